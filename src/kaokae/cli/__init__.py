@@ -1,0 +1,61 @@
+"""The one entry point. Sub-commands only parse arguments and call stage functions; each group of sub-commands
+lives in its own module here and registers itself with `register(subparsers)`."""
+
+import argparse
+import sys
+
+from kaokae import __version__
+from kaokae.errors import KaokaeError
+from kaokae.progress import set_quiet
+
+# Order is the pipeline's order, which is also the order `kaokae --help` lists them in.
+COMMAND_MODULES = ["media", "extract", "train", "convert", "swap", "demo", "evaluate", "provenance"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with code 2 and a one-line `kaokae: error: ...` (its default shows the usage too)."""
+
+    def error(self, message: str):
+        print(f"kaokae: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kaokae",
+        description="Face swapping done right. Every image and video kaokae writes is labelled as synthetic.",
+    )
+    parser.add_argument("--version", action="version", version=f"kaokae {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"kaokae.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"kaokae.cli.{name}":
+                continue  # that stage is not part of this build yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines (errors and warnings still print)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    set_quiet(getattr(args, "quiet", False))
+    try:
+        return args.run(args) or 0
+    except KaokaeError as e:
+        print(f"kaokae: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("kaokae: interrupted", file=sys.stderr)
+        return 130
