@@ -1,0 +1,186 @@
+"""Face detection: mediapipe's bundled BlazeFace models behind a small interface, plus the multi-pass search
+(whole frame + overlapping tiles) that finds small faces in large photos.
+
+BlazeFace sees a downscaled frame (128 px for the short-range model, 192 px for the full-range one), so a face that
+is 5% of a 1280 px photo is only ~10 px to the model. Running it again on overlapping tiles shows such faces at a size
+it can detect; the passes are merged by non-maximum suppression.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+# mediapipe's C++ side logs a few lines per graph to stderr; keep them out of the user's terminal.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import mediapipe as mp  # noqa: E402
+
+DETECTORS = ("auto", "short", "full")
+
+
+@dataclass
+class Detection:
+    box: np.ndarray  # (4,) float32 x0, y0, x1, y1 in frame pixels
+    score: float
+    keypoints: np.ndarray  # (6, 2) float32: right eye, left eye, nose tip, mouth, right ear, left ear (frame pixels)
+
+
+class Detector(Protocol):
+    """The interface another detection backend implements."""
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]: ...
+
+    def close(self) -> None: ...
+
+
+class BlazeFace:
+    """One mediapipe BlazeFace model ("short": faces within ~2 m, "full": faces up to ~5 m) run on one image."""
+
+    def __init__(self, model: str = "full", min_score: float = 0.5):
+        if model not in ("short", "full"):
+            raise ValueError(f"unknown BlazeFace model {model!r}")
+        self.model = model
+        self._mp = mp.solutions.face_detection.FaceDetection(
+            model_selection=0 if model == "short" else 1, min_detection_confidence=min_score)
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        h, w = rgb.shape[:2]
+        result = self._mp.process(np.ascontiguousarray(rgb))
+        found = []
+        for d in result.detections or []:
+            rel = d.location_data.relative_bounding_box
+            box = np.array([rel.xmin * w, rel.ymin * h, (rel.xmin + rel.width) * w, (rel.ymin + rel.height) * h],
+                           np.float32)
+            keypoints = np.array([[k.x * w, k.y * h] for k in d.location_data.relative_keypoints], np.float32)
+            found.append(Detection(box, float(d.score[0]), keypoints))
+        return found
+
+    def close(self) -> None:
+        self._mp.close()
+
+
+def tiles(width: int, height: int, tile: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """Square tiles (x0, y0, x1, y1) of side `tile` covering the frame, neighbours overlapping by `overlap`.
+
+    The overlap is what keeps a face cut by one tile's edge whole in the next tile.
+    """
+    def starts(length: int) -> list[int]:
+        if length <= tile:
+            return [0]
+        count = int(np.ceil((length - tile) / (tile * (1 - overlap)))) + 1
+        return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+    return [(x, y, min(x + tile, width), min(y + tile, height)) for y in starts(height) for x in starts(width)]
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU between every box in a (N, 4) and every box in b (M, 4) -> (N, M)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def box_overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller box's area (N, M): 1 when one box lies inside the other."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
+
+
+def merge_detections(detections: list[Detection], iou: float = 0.3, contained: float = 0.7) -> list[Detection]:
+    """Non-maximum suppression across passes: a box that overlaps a better-scored one is the same face.
+
+    `contained` also merges a half face cut by a tile edge into the whole face from the neighbouring tile.
+    """
+    order = sorted(detections, key=lambda d: -d.score)
+    kept: list[Detection] = []
+    for d in order:
+        if kept:
+            boxes = np.stack([k.box for k in kept])
+            if (box_iou(d.box, boxes) > iou).any() or (box_overlap_of_smaller(d.box, boxes) > contained).any():
+                continue
+        kept.append(d)
+    return kept
+
+
+class MultiPassDetector:
+    """Whole frame plus overlapping tiles, merged: every face from a few pixels' worth of the frame to all of it.
+
+    detector: "short" (short-range model everywhere), "full" (full-range model everywhere) or "auto" (both models
+    on the whole frame, so near faces and far faces are found, and the full-range model on the tiles).
+    Tiles are only used where they help: a tile is about `tile_fraction` of the frame's longer side, at least
+    `min_tile` pixels, and the pyramid stops at that size.
+    """
+
+    def __init__(self, detector: str = "auto", min_score: float = 0.5, min_tile: int = 320,
+                 tile_levels: int = 2):
+        if detector not in DETECTORS:
+            raise ValueError(f"unknown detector {detector!r}: choose from {', '.join(DETECTORS)}")
+        self.detector = detector
+        self.min_tile = min_tile
+        self.tile_levels = tile_levels
+        self.models: dict[str, BlazeFace] = {}
+        whole = {"auto": ("short", "full"), "short": ("short",), "full": ("full",)}[detector]
+        self.whole_models = [self._model(name, min_score) for name in whole]
+        self.tile_model = self._model("short" if detector == "short" else "full", min_score)
+
+    def _model(self, name: str, min_score: float) -> BlazeFace:
+        if name not in self.models:
+            self.models[name] = BlazeFace(name, min_score)
+        return self.models[name]
+
+    def tile_grid(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """All tiles of every pyramid level below the whole frame."""
+        grid = []
+        side = max(width, height)
+        for _ in range(self.tile_levels):
+            side = side // 2
+            if side < self.min_tile:
+                break
+            grid += tiles(width, height, side)
+        return grid
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        rgb = np.ascontiguousarray(rgb)
+        found = [d for model in self.whole_models for d in model.detect(rgb)]
+        for x0, y0, x1, y1 in self.tile_grid(rgb.shape[1], rgb.shape[0]):
+            for d in self.tile_model.detect(rgb[y0:y1, x0:x1]):
+                offset = np.array([x0, y0], np.float32)
+                d.box = d.box + np.tile(offset, 2)
+                d.keypoints = d.keypoints + offset
+                found.append(d)
+        return merge_detections(found)
+
+    def close(self) -> None:
+        for model in self.models.values():
+            model.close()
+
+
+def square_crop_matrix(center: np.ndarray, side: float, out_size: int, angle: float = 0.0) -> np.ndarray:
+    """2x3 matrix mapping a square of `side` px around `center` (rotated by `angle` radians) onto out_size px."""
+    scale = out_size / side
+    c, s = np.cos(angle) * scale, np.sin(angle) * scale
+    # Rotation by -angle about the centre, then the centre moves to the middle of the output.
+    m = np.array([[c, s, 0.0], [-s, c, 0.0]])
+    m[:, 2] = out_size / 2 - m[:, :2] @ np.asarray(center, np.float64)
+    return m
+
+
+def crop(rgb: np.ndarray, matrix: np.ndarray, out_size: int) -> np.ndarray:
+    return cv2.warpAffine(rgb, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
