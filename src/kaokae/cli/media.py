@@ -1,0 +1,69 @@
+"""`kaokae info`, `kaokae frames`, `kaokae assemble`: the media tools (the seed's steps 1 and 4) run alone."""
+
+import argparse
+import json
+
+from kaokae.cli import add_quiet
+from kaokae.media import PRESETS, probe
+from kaokae.media.tools import assemble_video, describe, extract_frames, format_info
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("info", help="print the facts of a video, image or image folder",
+                              description="Print size, frame rate (exact), frame count, duration, rotation and "
+                                          "audio of a video file, an image, or a folder of images.")
+    p.add_argument("media", metavar="MEDIA", help="a video file, an image file, or a folder of images")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of aligned text")
+    p.set_defaults(run=run_info)
+
+    p = subparsers.add_parser("frames", help="write the frames of a video as images",
+                              description="Write the frames of a video as numbered stills (000000.png, ...; the "
+                                          "number is the source frame number), upright, into a new folder. The "
+                                          "folder appears only once every frame is written.")
+    p.add_argument("video", metavar="VIDEO", help="the video to read (any container/codec FFmpeg decodes)")
+    p.add_argument("-o", "--output", metavar="DIR", required=True,
+                   help="folder to create; it must not exist or be empty unless --overwrite")
+    p.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame: 0, N, 2N... (default 1)")
+    p.add_argument("--format", choices=["png", "jpg"], default="png",
+                   help="image format: png is lossless, jpg is smaller (default png)")
+    p.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality 1-100 (default 95)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it already holds files (the old folder goes only once the new one is done)")
+    add_quiet(p)
+    p.set_defaults(run=run_frames)
+
+    p = subparsers.add_parser("assemble", help="build an H.264 video from a folder of images",
+                              description="Encode a folder of images (natural order: 2 before 10) into an H.264 "
+                                          "video, optionally with the audio of another file. The video is written "
+                                          "to a temporary file and renamed only when complete.")
+    p.add_argument("folder", metavar="DIR", help="folder of images (.png .jpg .jpeg .webp .bmp .tif .tiff)")
+    p.add_argument("-o", "--output", metavar="VIDEO", required=True, help="video to write: .mp4, .m4v, .mov or .mkv")
+    p.add_argument("--fps", default="25", metavar="R",
+                   help="frame rate, a number or a ratio such as 30000/1001 (default 25)")
+    p.add_argument("--audio-from", metavar="MEDIA",
+                   help="copy the audio of this file (video or audio) unchanged; re-encoded to AAC only where the "
+                        "container cannot hold it")
+    p.add_argument("--crf", type=int, default=18, help="x264 quality, 0-51, lower is better (default 18, visually "
+                                                       "lossless)")
+    p.add_argument("--preset", choices=PRESETS, default="medium", metavar="PRESET",
+                   help=f"x264 speed/size trade-off: {', '.join(PRESETS)} (default medium)")
+    add_quiet(p)
+    p.set_defaults(run=run_assemble)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    media = probe(args.media)
+    print(json.dumps(describe(media), indent=2) if args.json else format_info(media))
+    return 0
+
+
+def run_frames(args: argparse.Namespace) -> int:
+    extract_frames(args.video, args.output, every=args.every, fmt=args.format, quality=args.quality,
+                   overwrite=args.overwrite)
+    return 0
+
+
+def run_assemble(args: argparse.Namespace) -> int:
+    assemble_video(args.folder, args.output, fps=args.fps, audio_from=args.audio_from, crf=args.crf,
+                   preset=args.preset)
+    return 0
