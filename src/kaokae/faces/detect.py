@@ -6,20 +6,48 @@ is 5% of a 1280 px photo is only ~10 px to the model. Running it again on overla
 it can detect; the passes are merged by non-maximum suppression.
 """
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
+import mediapipe as mp
 import numpy as np
 
-# mediapipe's C++ side logs a few lines per graph to stderr; keep them out of the user's terminal.
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import mediapipe as mp  # noqa: E402
-
 DETECTORS = ("auto", "short", "full")
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence file descriptor 2 for a moment: mediapipe's C++ side writes set-up chatter ("Created TensorFlow Lite
+    XNNPACK delegate", feedback-tensor warnings) straight to it when a graph starts, and no setting turns that off."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class Solution:
+    """A mediapipe solution run with native stderr silenced (it logs again whenever the input size changes; its
+    errors still reach us as Python exceptions)."""
+
+    def __init__(self, make):
+        with quiet_native_stderr():
+            self._solution = make()
+
+    def process(self, rgb: np.ndarray):
+        with quiet_native_stderr():
+            return self._solution.process(rgb)
+
+    def close(self) -> None:
+        self._solution.close()
 
 
 @dataclass
@@ -44,8 +72,8 @@ class BlazeFace:
         if model not in ("short", "full"):
             raise ValueError(f"unknown BlazeFace model {model!r}")
         self.model = model
-        self._mp = mp.solutions.face_detection.FaceDetection(
-            model_selection=0 if model == "short" else 1, min_detection_confidence=min_score)
+        self._mp = Solution(lambda: mp.solutions.face_detection.FaceDetection(
+            model_selection=0 if model == "short" else 1, min_detection_confidence=min_score))
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         h, w = rgb.shape[:2]

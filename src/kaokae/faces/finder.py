@@ -5,11 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kaokae.faces.detect import Detection, MultiPassDetector
-from kaokae.faces.landmarks import FaceMesh, landmark_box
-
-# The crop the mesh runs on is this many times the detector's box (which spans roughly brows to mouth): the mesh's
-# own detector wants the face at about a third to a half of its input.
-CROP_SCALE = 2.2
+from kaokae.faces.landmarks import FaceMesh, Roi, landmark_box
 
 
 @dataclass
@@ -22,12 +18,6 @@ class Face:
     def size(self) -> float:
         """The face's size in pixels: the longer side of its box (what --min-size compares with)."""
         return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1]))
-
-
-def roll_from_eyes(right_eye: np.ndarray, left_eye: np.ndarray) -> float:
-    """In-plane rotation (radians) of the line from the subject's right eye (image left) to the left eye."""
-    dx, dy = np.asarray(left_eye, np.float64) - np.asarray(right_eye, np.float64)
-    return float(np.arctan2(dy, dx))
 
 
 class FaceFinder:
@@ -43,18 +33,21 @@ class FaceFinder:
         self.min_size = min_size
         self.min_score = min_score
         self.detector = MultiPassDetector(detector, min_score)
-        self.mesh = FaceMesh(static=True)
+        self.mesh = FaceMesh()
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         return self.detector.detect(rgb)
 
     def landmarks_for(self, rgb: np.ndarray, detection: Detection, depth: bool = False) -> np.ndarray | None:
-        """478 landmarks for one detection, or None when the mesh finds no face there (a detector false positive)."""
-        box = detection.box
-        center = (box[:2] + box[2:]) / 2
-        side = CROP_SCALE * float(max(box[2] - box[0], box[3] - box[1]))
-        angle = roll_from_eyes(detection.keypoints[0], detection.keypoints[1])
-        return self.mesh.run(rgb, center, side, angle, expect_box=box, depth=depth)
+        """478 landmarks for one detection, or None when the mesh sees no face there (a detector false positive).
+
+        A second pass from the first pass's landmarks frames the face the way tracking does, so a face found in a
+        photo and the same face tracked in video get the same landmarks.
+        """
+        landmarks = self.mesh.run(rgb, Roi.from_detection(detection))
+        if landmarks is None:
+            return None
+        return self.mesh.run(rgb, Roi.from_landmarks(landmarks), depth=depth)
 
     def find(self, rgb: np.ndarray) -> list[Face]:
         """Every face, largest score first, at most max_faces."""
