@@ -14,7 +14,7 @@ from kaokae.evaluate import dlib_faces, metrics
 from kaokae.faceset import FaceSet, is_faceset
 from kaokae.media import open_media, probe
 
-MAX_FACES_PER_PERSON = 40
+MAX_FACES_PER_PERSON = 20
 MIN_GALLERY_OTHERS = 4
 # Two gallery people closer than this are probably one person photographed twice (dlib's same-person threshold is
 # 0.6; photos of one person are typically 0.3-0.5 from their centroid).

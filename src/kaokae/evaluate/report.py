@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from kaokae import atomic
+from kaokae.errors import KaokaeError
 from kaokae.evaluate.score import SwapScorer
 
 FORMAT = "kaokae-evaluation"
@@ -53,6 +54,18 @@ class Report:
         from kaokae.evaluate.figure import report_figure
 
         report_figure(self, path, columns)
+
+
+def check_outputs(json_path: str | Path | None, png_path: str | Path | None) -> None:
+    """Refuse bad output paths before minutes of work rather than after."""
+    for path, suffix, option in ((json_path, ".json", "--json"), (png_path, ".png", "--png")):
+        if path is None:
+            continue
+        path = Path(path)
+        if path.suffix.lower() != suffix:
+            raise KaokaeError(f"{option} {path}: the file name must end in {suffix}")
+        if path.is_dir():
+            raise KaokaeError(f"{option} {path} is a folder, expected a file name")
 
 
 # (header, how to get it from a summary, format). Arrows say which way is better.

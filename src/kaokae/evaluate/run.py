@@ -70,7 +70,8 @@ def evaluate_video(swapped: str | Path, source: str | Path, target: str | Path |
                       f"{info_source.frame_count}: comparing frame by frame up to the shorter")
     if frames < 0 or start < 0:
         raise KaokaeError("--frames and --start must be 0 or more")
-    refs = identity_references(target, None, gallery)
+    progress.info(f"identity of A from {source}")
+    refs = identity_references(target, references.person_centroid(source, "--source"), gallery)
     names = ["swap"] + ([SOURCE_ROW] if with_source_row else [])
     fps = float(info_source.fps or 1)
     remaining = max(min(info_source.frame_count, info_swapped.frame_count) - round(start * fps), 0)
@@ -101,3 +102,9 @@ def _report(scorers: list[SwapScorer], refs: References, inputs: dict) -> Report
 
 def _str(path) -> str | None:
     return None if path is None else str(path)
+
+
+def evaluate_model(model: str | Path, source: str | Path, target: str | Path, gallery: str | Path | None = None,
+                   start: float = 0.0, frames: int = DEFAULT_FRAMES, with_source_row: bool = True) -> Report:
+    """Convert A's frames with a trained model and score the result (plus A->A / B->B reconstruction)."""
+    raise KaokaeError("evaluate --model is not available in this build yet (kaokae.convert has not landed)")
