@@ -91,6 +91,9 @@ def load_gallery(folder: str | Path, known: dict[str, np.ndarray], most: int = 1
     if not folder.is_dir():
         raise KaokaeError(f"--gallery {folder}: no such folder (expected one sub-folder of photos per person)")
     people = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(people) < MIN_GALLERY_OTHERS:
+        raise KaokaeError(f"--gallery {folder} has {len(people)} sub-folders; it needs one per person for at least "
+                          f"{MIN_GALLERY_OTHERS} people other than A and B")
     gallery = dict(known)
     for person in progress.track(people, desc="gallery", unit="person"):
         embeddings = person_embeddings(person, most) if _has_media(person) else []
