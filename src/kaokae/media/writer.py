@@ -22,6 +22,8 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 # Audio codecs that players handle inside MP4; anything else (PCM, Vorbis...) is re-encoded to AAC there.
 # MOV and MKV take whatever their muxer accepts.
 MP4_AUDIO_CODECS = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
+# Layouts the AAC encoder takes, by channel count (a source may say just "2 channels"); more than 8 -> stereo
+AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
 LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 
@@ -152,9 +154,9 @@ class VideoWriter:
         self._size = (width, height)
         even = (width + width % 2, height + height % 2)
         if even != self._size:
-            info(f"{self.dest.name}: frames are {width}x{height}; H.264 4:2:0 needs even sizes, so the last "
-                 f"{'column' if width % 2 else 'row'}{' and row' if width % 2 and height % 2 else ''} is repeated "
-                 f"(video is {even[0]}x{even[1]})")
+            repeated = " and ".join(name for name, odd in (("column", width % 2), ("row", height % 2)) if odd)
+            info(f"{self.dest.name}: frames are {width}x{height} and H.264 4:2:0 needs even sizes: padded to "
+                 f"{even[0]}x{even[1]} by repeating the last {repeated}")
         stream = self._container.add_stream("libx264", rate=self.fps)
         stream.width, stream.height = even
         stream.pix_fmt = "yuv420p"
@@ -235,8 +237,9 @@ class _AudioCopy:
             output = container.add_stream_from_template(stream)
         else:
             info(f"{path.name}: {name} audio cannot go into {suffix} unchanged; re-encoding it to AAC")
+            channels = stream.codec_context.layout.nb_channels
             output = container.add_stream("aac", rate=stream.codec_context.sample_rate or 48000,
-                                          layout=stream.codec_context.layout)
+                                          layout=AAC_LAYOUTS.get(channels, "stereo"))
             output.bit_rate = 192_000
         if stream.language:
             output.metadata["language"] = stream.language
