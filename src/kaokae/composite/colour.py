@@ -17,27 +17,35 @@ def to_lab(rgb: np.ndarray) -> np.ndarray:
 
 def lab_mean_std(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each 8-bit LAB channel over the pixels where mask > 0.5."""
-    values = to_lab(rgb)[np.asarray(mask) > 0.5].astype(np.float32)
-    if len(values) == 0:
-        return np.zeros(3, np.float32), np.ones(3, np.float32)
-    return values.mean(axis=0), values.std(axis=0)
+    return _mean_std(to_lab(rgb), _inside(mask))
 
 
-def stats_table(face_lab: np.ndarray, reference_lab: np.ndarray) -> np.ndarray:
-    """Tables (3, 256) that move each channel's mean and standard deviation onto the reference's (Reinhard et al.)."""
-    mean_f, std_f = face_lab.mean(axis=0), face_lab.std(axis=0)
-    mean_r, std_r = reference_lab.mean(axis=0), reference_lab.std(axis=0)
+def _inside(mask: np.ndarray) -> np.ndarray:
+    return (np.asarray(mask) > 0.5).astype(np.uint8)
+
+
+def _mean_std(lab: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, std = cv2.meanStdDev(lab, mask=inside)  # far faster than numpy reductions over a boolean selection
+    return mean.ravel().astype(np.float32), std.ravel().astype(np.float32)
+
+
+def stats_table(face_lab: np.ndarray, reference_lab: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Tables (3, 256) that move each channel's mean and standard deviation inside the mask onto the reference's
+    (Reinhard et al. 2001)."""
+    mean_f, std_f = _mean_std(face_lab, inside)
+    mean_r, std_r = _mean_std(reference_lab, inside)
     # A flat channel (std ~ 0) would blow up the scale; shift it only.
     scale = np.where(std_f > 1e-3, std_r / np.maximum(std_f, 1e-3), 1.0)
-    return (_LEVELS[None, :] - mean_f[:, None]) * scale[:, None] + mean_r[:, None]
+    return ((_LEVELS[None, :] - mean_f[:, None]) * scale[:, None] + mean_r[:, None]).astype(np.float32)
 
 
-def histogram_table(face_lab: np.ndarray, reference_lab: np.ndarray) -> np.ndarray:
-    """Tables (3, 256) that map each channel's histogram onto the reference's (cumulative distributions matched)."""
+def histogram_table(face_lab: np.ndarray, reference_lab: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Tables (3, 256) that map each channel's histogram inside the mask onto the reference's (cumulative
+    distributions matched)."""
     tables = np.empty((3, 256), np.float32)
     for c in range(3):
-        cdf_f = np.cumsum(np.bincount(face_lab[:, c], minlength=256)).astype(np.float32)
-        cdf_r = np.cumsum(np.bincount(reference_lab[:, c], minlength=256)).astype(np.float32)
+        cdf_f = np.cumsum(cv2.calcHist([face_lab], [c], inside, [256], [0, 256]).ravel())
+        cdf_r = np.cumsum(cv2.calcHist([reference_lab], [c], inside, [256], [0, 256]).ravel())
         cdf_f /= cdf_f[-1]
         cdf_r /= cdf_r[-1]
         # Midpoint rank of each level, so a level that holds many pixels maps to the middle of its range.
@@ -51,13 +59,11 @@ def colour_table(face: np.ndarray, reference: np.ndarray, mask: np.ndarray, meth
     when the mask is (nearly) empty."""
     if method not in METHODS:
         raise ValueError(f"unknown colour method {method!r}; choose from {', '.join(METHODS)}")
-    inside = np.asarray(mask) > 0.5
-    if method == "none" or inside.sum() < 16:
+    inside = _inside(mask)
+    if method == "none" or cv2.countNonZero(inside) < 16:
         return None
-    face_lab, reference_lab = to_lab(face)[inside], to_lab(reference)[inside]
-    if method == "lab":
-        return stats_table(face_lab.astype(np.float32), reference_lab.astype(np.float32)).astype(np.float32)
-    return histogram_table(face_lab, reference_lab)
+    table = stats_table if method == "lab" else histogram_table
+    return table(to_lab(face), to_lab(reference), inside)
 
 
 def apply_table(rgb: np.ndarray, table: np.ndarray | None) -> np.ndarray:

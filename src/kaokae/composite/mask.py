@@ -77,23 +77,32 @@ def polygon_mask(points: np.ndarray, shape: tuple[int, int], convex: bool = Fals
     return mask.astype(bool)
 
 
+def _distance(mask: np.ndarray) -> np.ndarray:
+    """Pixels from each mask pixel to the nearest non-mask pixel (0 outside). Beyond the box's sides the mask is taken
+    to go on as it is at the side, so a face cut by the frame's edge stays solid there."""
+    return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+
+
 def signed_distance(mask: np.ndarray) -> np.ndarray:
-    """Pixels to the mask's edge: positive inside, negative outside. Beyond the box's sides the mask is taken to go
-    on as it is at the side, so a face cut by the frame's edge stays solid there."""
-    mask = mask.astype(np.uint8)
-    inside = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    outside = cv2.distanceTransform(1 - mask, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return inside - outside
+    """Pixels to the mask's edge: positive inside, negative outside."""
+    mask = mask.astype(bool)
+    return _distance(mask) - _distance(~mask)
 
 
 def soft_edge(mask: np.ndarray, erode_px: float = 0.0, feather_px: float = 0.0) -> np.ndarray:
     """Alpha from a hard mask: 0 outside the mask eroded by `erode_px` (negative dilates), rising smoothly to 1 at
     `feather_px` further in. With erode_px >= 0 nothing outside the original mask gets any weight."""
-    distance = signed_distance(mask) - erode_px
+    mask = mask.astype(bool)
+    if erode_px >= 0:  # the ramp lies inside the mask: only distances inside matter
+        distance = _distance(mask) - erode_px
+    elif erode_px + feather_px <= 0:  # the ramp lies outside: only distances outside matter
+        distance = -_distance(~mask) - erode_px
+    else:
+        distance = signed_distance(mask) - erode_px
     if feather_px <= 0:
         return (distance > 0).astype(np.float32)
-    t = np.clip(distance / feather_px, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep: no visible kink where the ramp ends
+    t = np.clip(distance * (1.0 / feather_px), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)  # smoothstep: no visible kink where the ramp ends
 
 
 def face_mask(landmarks: np.ndarray, box: Box, erode: float = 0.0, feather: float = 0.1, keep_mouth: bool = True,
