@@ -8,6 +8,7 @@ makes the aligned face, `cv2.invertAffineTransform(matrix)` warps back.
 import cv2
 import numpy as np
 
+from kaokae.errors import KaokaeError
 from kaokae.faces.mean_face import MEAN_FACE
 
 CENTERINGS = ("face", "head")
@@ -30,7 +31,7 @@ FRAMING = {"face": (0.80, 0.50, 0.52), "head": (0.52, 0.50, 0.58)}
 def canonical_points(size: int = 256, centering: str = "face") -> np.ndarray:
     """(478, 2) float64: the mean face's landmarks in aligned-face pixels for this size and centering."""
     if centering not in FRAMING:
-        raise ValueError(f"unknown centering {centering!r}: choose from {', '.join(CENTERINGS)}")
+        raise KaokaeError(f"unknown centering {centering!r}: choose from {', '.join(CENTERINGS)}")
     scale, cx, cy = FRAMING[centering]
     front = MEAN_FACE[:, :2].astype(np.float64)
     lo, hi = front[:468].min(0), front[:468].max(0)

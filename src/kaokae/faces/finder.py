@@ -32,7 +32,7 @@ class FaceFinder:
         self.max_faces = max_faces
         self.min_size = min_size
         self.min_score = min_score
-        self.detector = MultiPassDetector(detector, min_score)
+        self.detector = MultiPassDetector(detector, min_score, min_face=min_size)
         self.mesh = FaceMesh()
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
