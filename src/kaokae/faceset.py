@@ -220,12 +220,12 @@ class FaceSet:
 
     @property
     def blur(self) -> np.ndarray:
-        return np.array([e.blur for e in self.entries], np.float32)
+        return np.array([e.blur for e in self.entries], np.float64)
 
     @property
     def poses(self) -> np.ndarray:
         """(N, 3) yaw, pitch, roll in degrees."""
-        return np.array([(e.yaw, e.pitch, e.roll) for e in self.entries], np.float32).reshape(-1, 3)
+        return np.array([(e.yaw, e.pitch, e.roll) for e in self.entries], np.float64).reshape(-1, 3)
 
     def face_path(self, index: int) -> Path:
         return self.path / self.entries[index].file

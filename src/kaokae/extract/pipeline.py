@@ -1,0 +1,219 @@
+"""media -> faceset: find every face in videos, images and folders, align it and save it with its geometry.
+
+Videos go through the tracker (track ids, smoothed landmarks); stills through the finder. Decoding runs in a
+background thread ahead of detection and PNGs are written by a small thread pool, so the slow step (detection and
+landmarks) is the only one the run waits for.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kaokae import progress
+from kaokae.errors import KaokaeError, NothingFoundError
+from kaokae.extract.contact_sheet import SHEET_FACES, contact_sheet, label_tile
+from kaokae.extract.sample import EvenSample, prefetch
+from kaokae.faces import FaceFinder, align_matrix, sharpness, warp_face
+from kaokae.faces.pose import head_pose
+from kaokae.faces.track import FaceTracker
+from kaokae.faceset import FaceSet, FaceSetWriter
+from kaokae.media import open_media, probe, read_image, write_image
+
+# With --only, a track's identity is checked on its first face and again every this many searched frames (a dlib
+# embedding costs ~0.1-0.2 s, too slow for every face of every frame); faces in between follow the last check.
+ONLY_RECHECK_EVERY = 10
+REJECT_OTHER_PERSON = "other-person"
+
+
+@dataclass
+class ExtractOptions:
+    size: int = 256
+    centering: str = "face"
+    detector: str = "auto"
+    max_faces: int = 10
+    min_size: float = 0.0
+    min_score: float = 0.5
+    every: int = 1
+    redetect_every: int = 10
+    smooth: bool = True
+    identity: bool = False  # store a 128-D embedding for every face
+    only: list[Path] = field(default_factory=list)  # keep only faces like these reference photos
+    threshold: float = 0.6
+    mode: str = "new"  # "new" | "append" | "overwrite" (see FaceSetWriter)
+
+
+@dataclass
+class ExtractResult:
+    faceset: FaceSet
+    frames: int  # frames searched
+    kept: int  # faces saved in faces/
+    rejected: int  # faces set aside in rejected/ (other people, with --only)
+    seconds: float
+    inputs: int
+    only: bool  # whether --only was used
+
+    def summary(self) -> str:
+        """The final line of `kaokae extract`."""
+        saved = f"saved {plural(self.kept, 'face')}"
+        if self.only:
+            saved += f" (kept {self.kept} like the reference, rejected {self.rejected} of other people into rejected/)"
+        return (f"searched {plural(self.frames, 'frame')} of {plural(self.inputs, 'input')} in {self.seconds:.1f} s: "
+                f"{saved} to {self.faceset.path}")
+
+
+def extract(inputs: list[str | Path], output: str | Path, options: ExtractOptions | None = None) -> ExtractResult:
+    """Extract every face of `inputs` into the faceset folder `output`. Raises NothingFoundError (nothing written)
+    when no face is kept, KaokaeError on bad input."""
+    options = options or ExtractOptions()
+    _check_options(options)
+    infos = [probe(path) for path in inputs]  # every input is checked before any work starts
+    output = Path(output)
+    for info in infos:
+        if output.resolve() == Path(info.path).resolve():
+            raise KaokaeError(f"the faceset folder {output} is also an input")
+    total = sum(math.ceil(info.frame_count / options.every) for info in infos)
+    start = time.perf_counter()
+
+    with (FaceSetWriter(output, options.size, options.centering, options.mode) as writer,
+          FaceFinder(options.max_faces, options.min_size, options.min_score, options.detector) as finder):
+        encoder, refs = None, []
+        if options.identity or options.only:
+            from kaokae.faces.identity import IdentityEncoder
+
+            encoder = IdentityEncoder()
+            refs = [reference_embedding(finder, encoder, path) for path in options.only]
+        run = _Run(options, finder, encoder, refs)
+        with progress.bar(total=total, desc="extract", unit="frame") as bar:
+            for info in infos:
+                run.source(writer, info, bar)
+        if not run.kept:
+            raise NothingFoundError(run.nothing_found_message(len(infos)))  # the writer leaves nothing behind
+        faceset = writer.commit()
+    sheet = contact_sheet(run.sample.result(), run.rejected_sample.result(), run.sheet_title(len(infos)))
+    write_image(faceset.path / "contact_sheet.png", sheet)
+    return ExtractResult(faceset, run.frames, run.kept, run.rejected, time.perf_counter() - start, len(infos),
+                         bool(options.only))
+
+
+def _check_options(o: ExtractOptions) -> None:
+    if o.every < 1:
+        raise KaokaeError(f"--every must be 1 or more, not {o.every}")
+    if o.redetect_every < 1:
+        raise KaokaeError(f"--redetect-every must be 1 or more, not {o.redetect_every}")
+    if o.max_faces < 1:
+        raise KaokaeError(f"--max-faces must be 1 or more, not {o.max_faces}")
+    if not 0 <= o.min_score <= 1:
+        raise KaokaeError(f"--min-score must be between 0 and 1, not {o.min_score}")
+    if o.threshold <= 0:
+        raise KaokaeError(f"--threshold must be above 0, not {o.threshold}")
+
+
+def reference_embedding(finder: FaceFinder, encoder, path: Path) -> np.ndarray:
+    rgb = read_image(path)
+    faces = finder.find(rgb)
+    if not faces:
+        raise KaokaeError(f"no face found in the reference photo {path}")
+    face = max(faces, key=lambda f: f.size)
+    if len(faces) > 1:
+        progress.warn(f"{Path(path).name} shows {len(faces)} faces; using the largest as the reference")
+    return encoder.embed(rgb, face)
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+class _Run:
+    """The state of one extract: counters, --only decisions per track, the contact-sheet samples."""
+
+    def __init__(self, options: ExtractOptions, finder: FaceFinder, encoder, refs: list[np.ndarray]):
+        self.options = options
+        self.finder = finder
+        self.encoder = encoder
+        self.refs = refs
+        self.frames = self.kept = self.rejected = 0
+        self.sample = EvenSample(SHEET_FACES)
+        self.rejected_sample = EvenSample(8)
+
+    def source(self, writer: FaceSetWriter, info, bar) -> None:
+        o = self.options
+        source_index = writer.add_source(info)
+        tracker = None
+        if info.kind == "video":
+            tracker = FaceTracker(self.finder, redetect_every=o.redetect_every, smoothing=o.smooth,
+                                  fps=float(info.fps or 30))
+        checks: dict[int, tuple[int, float, np.ndarray]] = {}  # track id -> (frames count at check, distance, emb)
+        found = searched = 0
+        with open_media(info.path) as reader:
+            for frame in prefetch(reader.frames(every=o.every)):
+                rgb = frame.image
+                if tracker is not None:
+                    faces = [(t.track_id, t.face) for t in tracker.update(rgb, frame.time)]
+                else:
+                    faces = [(None, face) for face in self.finder.find(rgb)]
+                for track_id, face in faces:
+                    identity, reason = self._identity(rgb, face, track_id, checks)
+                    self._save(writer, source_index, frame, track_id, face, identity, reason)
+                found += len(faces)
+                searched += 1
+                self.frames += 1
+                bar.update(1)
+                bar.set_postfix(faces=self.kept, refresh=False)
+        progress.info(f"{Path(info.path).name}: {plural(found, 'face')} in {plural(searched, 'frame')}")
+
+    def _identity(self, rgb, face, track_id, checks) -> tuple[np.ndarray | None, str | None]:
+        """(embedding if computed for this face, rejection reason or None)."""
+        if self.encoder is None:
+            return None, None
+        if not self.refs:
+            return self.encoder.embed(rgb, face), None
+        last = checks.get(track_id) if track_id is not None else None
+        embedding = None
+        if self.options.identity or last is None or self.frames - last[0] >= ONLY_RECHECK_EVERY:
+            from kaokae.faces.identity import identity_distance
+
+            embedding = self.encoder.embed(rgb, face)
+            distance = min(identity_distance(embedding, ref) for ref in self.refs)
+            if track_id is not None:
+                checks[track_id] = (self.frames, distance, embedding)
+        else:
+            distance = last[1]
+        return embedding, (None if distance <= self.options.threshold else REJECT_OTHER_PERSON)
+
+    def _save(self, writer, source_index, frame, track_id, face, identity, reason) -> None:
+        """Align the face, measure it and hand it to the writer; keep a contact-sheet tile if the sample wants one."""
+        o = self.options
+        rgb = frame.image
+        matrix = align_matrix(face.landmarks, o.size, o.centering)
+        aligned = warp_face(rgb, matrix, o.size)
+        yaw, pitch, roll = head_pose(face.landmarks, (rgb.shape[1], rgb.shape[0]))
+        writer.add(aligned, source_index=source_index, frame_index=frame.index, frame_time=frame.time,
+                           track_id=track_id, score=face.score, blur=sharpness(aligned), yaw=yaw, pitch=pitch,
+                           roll=roll, landmarks=face.landmarks, matrix=matrix, box=face.box, identity=identity,
+                           reason=reason)
+        sample = self.rejected_sample if reason else self.sample
+        if sample.wants():
+            label = f"s{source_index} f{frame.index}" + ("" if track_id is None else f" t{track_id}")
+            sample.add(label_tile(aligned, label, rejected=bool(reason)))
+        else:
+            sample.add()
+        if reason:
+            self.rejected += 1
+        else:
+            self.kept += 1
+
+    def nothing_found_message(self, sources: int) -> str:
+        where = f"{plural(self.frames, 'frame')} of {plural(sources, 'input')} searched"
+        if self.rejected:
+            return (f"no face like the --only reference: {where}, all {plural(self.rejected, 'face')} found were "
+                    f"other people (identity distance above {self.options.threshold}); nothing written")
+        return f"no face found: {where}; nothing written"
+
+    def sheet_title(self, sources: int) -> str:
+        title = f"{plural(self.kept, 'face')} from {plural(self.frames, 'frame')} of {plural(sources, 'input')}"
+        if self.options.only:
+            title += f"; {self.rejected} other-person faces in rejected/ (red)"
+        return title

@@ -1,0 +1,236 @@
+"""Faceset tools: `info` (counts and a yaw/pitch coverage plot), `sort` and `filter`.
+
+Sorting renames the faces into the new order; filtering moves faces into rejected/. Both go through
+`FaceSet.rearrange`, which keeps files and alignments consistent and is safe to interrupt. Nothing is deleted.
+"""
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kaokae import progress
+from kaokae.atomic import atomic_path
+from kaokae.errors import KaokaeError
+from kaokae.faceset import FaceSet
+
+SORT_KEYS = ("blur", "identity", "yaw")
+REJECT_BLURRY = "blurry"
+REJECT_OTHER_PERSON = "other-person"
+REJECT_NEAR_DUPLICATE = "near-duplicate"
+THUMB = 32  # near-duplicate comparison: grey thumbnails of this size
+
+
+# ---- info
+
+
+@dataclass
+class FaceSetSummary:
+    path: Path
+    faces: int
+    sources: list[str]
+    tracks: int
+    rejected: dict[str, int]  # reason -> count
+    size: int
+    centering: str
+    with_identity: int
+    yaw: tuple[float, float, float]  # min, median, max (degrees); NaNs when empty
+    pitch: tuple[float, float, float]
+    blur: tuple[float, float, float]
+    plot: Path | None
+
+    def lines(self) -> list[str]:
+        def spread(values, unit=""):
+            lo, mid, hi = values
+            return "-" if np.isnan(mid) else f"{lo:+.0f}{unit} .. {hi:+.0f}{unit} (median {mid:+.0f}{unit})"
+
+        rejected = sum(self.rejected.values())
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.rejected.items()))
+        lines = [
+            f"faceset   {self.path}",
+            f"faces     {self.faces} ({self.size} px, {self.centering} centering)",
+            f"sources   {len(self.sources)}",
+            *[f"  {k}: {s}" for k, s in enumerate(self.sources)],
+            f"tracks    {self.tracks}",
+            f"rejected  {rejected}" + (f" ({reasons})" if rejected else ""),
+            f"identity  {self.with_identity} of {self.faces} faces have an embedding",
+            f"yaw       {spread(self.yaw, ' deg')}",
+            f"pitch     {spread(self.pitch, ' deg')}",
+            "blur      -" if np.isnan(self.blur[1]) else
+            f"blur      {self.blur[0]:.0f} .. {self.blur[2]:.0f} (median {self.blur[1]:.0f}; higher is sharper)",
+        ]
+        if self.plot:
+            lines.append(f"plot      {self.plot}")
+        return lines
+
+
+def faceset_info(path: str | Path, plot: str | Path | None = None) -> FaceSetSummary:
+    """Counts and spreads of a faceset; writes the yaw/pitch coverage plot to `plot` (default: coverage.png in it)."""
+    fs = FaceSet.open(path)
+    plot = Path(plot) if plot else fs.path / "coverage.png"
+    coverage_plot(fs, plot)
+    poses = fs.poses
+    tracks = {(e.source_index, e.track_id) for e in fs.entries if e.track_id is not None}
+    sources = [f"{Path(s.path).name} ({s.kind} {s.width}x{s.height}, {s.frame_count} frame"
+               f"{'s' if s.frame_count != 1 else ''})" for s in fs.sources]
+    return FaceSetSummary(fs.path, len(fs), sources, len(tracks), dict(Counter(e.reason for e in fs.rejected)),
+                          fs.size, fs.centering, sum(e.has_identity for e in fs.entries), _spread(poses[:, 0]),
+                          _spread(poses[:, 1]), _spread(fs.blur), plot)
+
+
+def _spread(values: np.ndarray) -> tuple[float, float, float]:
+    if len(values) == 0:
+        return (np.nan, np.nan, np.nan)
+    return (float(values.min()), float(np.median(values)), float(values.max()))
+
+
+def coverage_plot(fs: FaceSet, dest: Path) -> None:
+    """Yaw/pitch coverage: where the faces' head poses fall (a 2-D histogram, 5 degree bins), written atomically."""
+    from matplotlib.figure import Figure  # import here: matplotlib is slow to import and only info needs it
+
+    poses = fs.poses
+    fig = Figure(figsize=(7, 4.6), dpi=100)
+    ax = fig.add_subplot()
+    bins = (np.arange(-90, 91, 5), np.arange(-60, 61, 5))
+    counts, _, _ = np.histogram2d(poses[:, 0], poses[:, 1], bins=bins)
+    image = ax.imshow(np.ma.masked_equal(counts.T, 0), origin="lower", extent=(-90, 90, -60, 60), cmap="viridis",
+                      aspect="auto", interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="faces")
+    ax.set_xlabel("yaw (degrees, + = subject turns to their left)")
+    ax.set_ylabel("pitch (degrees, + = up)")
+    ax.set_title(f"{fs.path.name}: head-pose coverage of {len(fs)} faces")
+    ax.grid(True, alpha=0.3)
+    ax.set_facecolor("#f4f4f4")
+    fig.tight_layout()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+# ---- sort
+
+
+def sort_faceset(path: str | Path, by: str, refs: list[str | Path] = ()) -> FaceSet:
+    """Reorder and rename the faces: blur = sharpest first, yaw = from most negative to most positive, identity =
+    closest first to the faceset's centroid (or to the `refs` photos), so other people end up last."""
+    if by not in SORT_KEYS:
+        raise KaokaeError(f"cannot sort by {by!r}: choose from {', '.join(SORT_KEYS)}")
+    if refs and by != "identity":
+        raise KaokaeError("--ref only applies to --by identity")
+    fs = FaceSet.open(path)
+    if by == "blur":
+        order = np.argsort(-fs.blur, kind="stable")
+    elif by == "yaw":
+        order = np.argsort(fs.poses[:, 0], kind="stable")
+    else:
+        fs, embeddings = _embeddings(fs)
+        order = np.argsort(_identity_distances(embeddings, refs), kind="stable")
+    return fs.rearrange(order, renumber=True)
+
+
+# ---- filter
+
+
+def filter_faceset(path: str | Path, blur_below: float | None = None, not_like: list[str | Path] = (),
+                   threshold: float = 0.6, near_duplicates: float | None = None) -> tuple[FaceSet, dict[str, int]]:
+    """Move rejected faces into rejected/: blurrier than `blur_below`, farther than `threshold` from every `not_like`
+    photo (another person), or within `near_duplicates` of a face kept before it. Returns the faceset and the counts."""
+    if blur_below is None and not not_like and near_duplicates is None:
+        raise KaokaeError("nothing to filter by: give --blur-below, --not-like or --near-duplicates")
+    if near_duplicates is not None and near_duplicates < 0:
+        raise KaokaeError(f"--near-duplicates must be 0 or more, not {near_duplicates}")
+    fs = FaceSet.open(path)
+    reject: dict[int, str] = {}
+    if not_like:
+        fs, embeddings = _embeddings(fs)
+        for i in np.flatnonzero(_identity_distances(embeddings, not_like) > threshold):
+            reject[int(i)] = REJECT_OTHER_PERSON
+    if blur_below is not None:
+        for i in np.flatnonzero(fs.blur < blur_below):
+            reject.setdefault(int(i), REJECT_BLURRY)
+    if near_duplicates is not None:
+        candidates = [i for i in range(len(fs)) if i not in reject]
+        for i in near_duplicate_indices(fs, candidates, near_duplicates):
+            reject[i] = REJECT_NEAR_DUPLICATE
+    if reject and len(reject) == len(fs):
+        progress.warn("every face matched the filter: all are moved to rejected/")
+    order = [i for i in range(len(fs)) if i not in reject]
+    counts = dict(Counter(reject.values()))
+    if reject:
+        fs = fs.rearrange(order, reject)
+    return fs, counts
+
+
+def thumbnails(fs: FaceSet, indices: list[int]) -> np.ndarray:
+    """(N, THUMB*THUMB) float32 grey thumbnails (0-255) of the faces, read a few at a time (memory stays small)."""
+    def thumb(i: int) -> np.ndarray:
+        grey = cv2.cvtColor(fs.load_face(i), cv2.COLOR_RGB2GRAY)
+        return cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        rows = list(progress.track(pool.map(thumb, indices), total=len(indices), desc="read", unit="face"))
+    return np.stack(rows) if rows else np.zeros((0, THUMB * THUMB), np.float32)
+
+
+def near_duplicate_indices(fs: FaceSet, indices: list[int], distance: float) -> list[int]:
+    """Faces (in `indices` order) whose grey 32x32 thumbnail differs from an earlier kept face by an RMS of at most
+    `distance` grey levels (0-255). Consecutive video frames of a still face are ~2-5 apart."""
+    thumbs = thumbnails(fs, indices)
+    norms = (thumbs**2).sum(1)
+    kept: list[int] = []  # rows of `thumbs`
+    duplicates = []
+    limit = distance**2 * thumbs.shape[1]
+    for row in range(len(indices)):
+        if kept:
+            # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b for all kept faces at once
+            squared = norms[kept] + norms[row] - 2 * thumbs[kept] @ thumbs[row]
+            if squared.min() <= limit:
+                duplicates.append(indices[row])
+                continue
+        kept.append(row)
+    return duplicates
+
+
+# ---- identity of aligned faces
+
+
+def _embeddings(fs: FaceSet) -> tuple[FaceSet, np.ndarray]:
+    """Every face's 128-D embedding; the ones not yet in the faceset are computed and stored in it (a cache)."""
+    missing = [i for i in range(len(fs)) if not fs.entries[i].has_identity]
+    if missing:
+        from kaokae.faces import Face
+        from kaokae.faces.identity import IdentityEncoder
+
+        encoder = IdentityEncoder()
+        vectors = []
+        for i in progress.track(missing, desc="identity", unit="face"):
+            landmarks = fs.face_landmarks[i]
+            box = np.concatenate([landmarks.min(0), landmarks.max(0)]).astype(np.float32)
+            vectors.append(encoder.embed(fs.load_face(i), Face(box, 1.0, landmarks)))
+        fs = fs.set_identity(missing, np.stack(vectors))
+    return fs, fs.identity
+
+
+def _identity_distances(embeddings: np.ndarray, refs: list[str | Path]) -> np.ndarray:
+    """Each face's distance to the nearest reference photo, or to the faceset's mean embedding without refs."""
+    if not refs:
+        centroid = embeddings.mean(0)
+        return np.linalg.norm(embeddings - centroid, axis=1)
+    from kaokae.faces import FaceFinder
+    from kaokae.faces.identity import IdentityEncoder
+    from kaokae.media import read_image
+
+    encoder = IdentityEncoder()
+    references = []
+    with FaceFinder() as finder:
+        for ref in refs:
+            rgb = read_image(ref)
+            faces = finder.find(rgb)
+            if not faces:
+                raise KaokaeError(f"no face found in the reference photo {ref}")
+            references.append(encoder.embed(rgb, max(faces, key=lambda f: f.size)))
+    distances = np.linalg.norm(embeddings[:, None, :] - np.stack(references)[None], axis=2)
+    return distances.min(1)
