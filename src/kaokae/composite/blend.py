@@ -40,7 +40,7 @@ def _extend(values: np.ndarray, inside: np.ndarray, rings: int = 2) -> np.ndarra
     return values
 
 
-def poisson_blend(background: np.ndarray, face: np.ndarray, alpha: np.ndarray, solve_size: int | None = 128
+def poisson_blend(background: np.ndarray, face: np.ndarray, alpha: np.ndarray, solve_size: int | None = 80
                   ) -> np.ndarray:
     """Poisson cloning: the face's gradients inside alpha > 0, with the background as the boundary condition, so
     lighting and skin tone follow the frame; then the feathered alpha on top (which also keeps everything outside the
@@ -48,7 +48,7 @@ def poisson_blend(background: np.ndarray, face: np.ndarray, alpha: np.ndarray, s
 
     Cloning equals the face plus a correction that is harmonic (smooth) inside the mask, so the correction is solved
     on a copy whose longer side is at most `solve_size` pixels and scaled up: a 300 px face costs a few ms instead of
-    ~40 ms, with the same look (None solves at full size). Holes in the mask (the cut-out mouth) are cloned with the
+    ~40 ms, with much the same look (None solves at full size). Holes in the mask (the cut-out mouth) are cloned with the
     background's own pixels, so the teeth's edge does not act as a bright boundary that lightens the lips.
     """
     support = np.asarray(alpha) > 0

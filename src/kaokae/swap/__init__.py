@@ -5,11 +5,11 @@ affine over the mesh's triangles), colour-corrected and blended in with `kaokae.
     swap_media(["her.jpg"], "clip.mp4", "out.mp4", settings=SwapSettings(blend="poisson", colour="lab"))
 """
 
-from kaokae.swap.mesh import facing, mesh_triangles, pose_difference, warp_mesh
+from kaokae.swap.mesh import mesh_triangles, warp_mesh
 from kaokae.swap.run import SwapReport, swap_media, write_frames
 from kaokae.swap.swapper import FaceSwapper, Source, SwapSettings, load_sources
 
 __all__ = [
-    "FaceSwapper", "Source", "SwapReport", "SwapSettings", "facing", "load_sources", "mesh_triangles",
-    "pose_difference", "swap_media", "warp_mesh", "write_frames",
+    "FaceSwapper", "Source", "SwapReport", "SwapSettings", "load_sources", "mesh_triangles", "swap_media",
+    "warp_mesh", "write_frames",
 ]

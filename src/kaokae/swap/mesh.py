@@ -15,7 +15,6 @@ from mediapipe.python.solutions import face_mesh_connections
 from scipy.spatial import Delaunay
 
 from kaokae.composite import Box
-from kaokae.faces.align import ALIGN_POINTS
 from kaokae.faces.mean_face import MEAN_FACE
 
 # The eye openings of the mesh as ordered loops (the same loops as FACEMESH_RIGHT_EYE / FACEMESH_LEFT_EYE).
@@ -111,25 +110,3 @@ def warp_mesh(source: np.ndarray, source_points: np.ndarray, target_points: np.n
     map_y = m[..., 1, 0] * xs + m[..., 1, 1] * ys + m[..., 1, 2]
     face = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     return face, labels > 0
-
-
-def facing(landmarks: np.ndarray) -> np.ndarray:
-    """(3,) unit vector: the direction the face points, in camera axes (x right, y down, z away from the camera).
-
-    From a least-squares affine camera that maps the 3-D mean face's rigid points onto the landmarks; two faces with
-    a similar vector show the camera the same side of the head (yaw and pitch), whatever their roll.
-    """
-    model = MEAN_FACE[ALIGN_POINTS].astype(np.float64)
-    points = np.asarray(landmarks, np.float64)[ALIGN_POINTS, :2]
-    camera, *_ = np.linalg.lstsq(np.column_stack([model, np.ones(len(model))]), points, rcond=None)
-    r1, r2 = camera[:3, 0], camera[:3, 1]  # the image x and y axes in model coordinates (times scale)
-    r1 = r1 / np.linalg.norm(r1)
-    r2 = r2 - (r2 @ r1) * r1
-    r2 /= np.linalg.norm(r2)
-    rotation = np.stack([r1, r2, np.cross(r1, r2)])  # model -> camera
-    return -rotation[:, 2]  # the model's forward axis (-z points at the camera in the mean face)
-
-
-def pose_difference(a: np.ndarray, b: np.ndarray) -> float:
-    """Angle in degrees between the directions two faces (landmarks) point."""
-    return float(np.degrees(np.arccos(np.clip(facing(a) @ facing(b), -1.0, 1.0))))

@@ -20,9 +20,10 @@ from kaokae.composite import (
 )
 from kaokae.errors import KaokaeError
 from kaokae.faces import FaceFinder
+from kaokae.faces.pose import head_pose
 from kaokae.media import read_image
 from kaokae.progress import warn
-from kaokae.swap.mesh import facing, warp_mesh
+from kaokae.swap.mesh import warp_mesh
 
 # Keep the face chosen for a track unless another source's pose is closer by more than this (degrees): switching
 # sources mid-shot is visible, so it must be worth it.
@@ -52,6 +53,11 @@ class SwapSettings:
             raise KaokaeError(f"feather must be from 0 to 0.3 of the face's size, got {self.feather}")
 
 
+def yaw_pitch(landmarks: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
+    """(yaw, pitch) in degrees: which side of the head the camera sees. Roll is left out: the warp undoes it."""
+    return np.array(head_pose(landmarks, (frame_shape[1], frame_shape[0]))[:2])
+
+
 @dataclass
 class Source:
     """One source photo's face, with its image at a few sizes so a small target face samples a small image."""
@@ -59,11 +65,11 @@ class Source:
     name: str
     image: np.ndarray
     landmarks: np.ndarray
-    direction: np.ndarray = field(init=False)  # where the face points (`mesh.facing`)
+    pose: np.ndarray = field(init=False)  # (yaw, pitch) in degrees
     _levels: list[tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
 
     def __post_init__(self):
-        self.direction = facing(self.landmarks)
+        self.pose = yaw_pitch(self.landmarks, self.image.shape)
         self._levels = [(self.image, self.landmarks)]
 
     def at_size(self, size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -116,11 +122,12 @@ class FaceSwapper:
         self.chosen: dict[object, int] = {}
         self.uses = [0] * len(sources)
 
-    def choose(self, landmarks: np.ndarray, key: object = None) -> int:
+    def choose(self, landmarks: np.ndarray, frame_shape: tuple[int, ...], key: object = None) -> int:
+        """The index of the source whose (yaw, pitch) is nearest this face's."""
         if len(self.sources) == 1:
             return 0
-        target = facing(landmarks)
-        angles = [np.degrees(np.arccos(np.clip(s.direction @ target, -1, 1))) for s in self.sources]
+        pose = yaw_pitch(landmarks, frame_shape)
+        angles = [float(np.hypot(*(s.pose - pose))) for s in self.sources]
         best = int(np.argmin(angles))
         current = self.chosen.get(key)
         if key is not None and current is not None and angles[current] <= angles[best] + SWITCH_MARGIN:
@@ -136,7 +143,7 @@ class FaceSwapper:
         box = face_box(landmarks, frame.shape, margin=0.05)
         if box.empty or min(box.shape) < 8:
             return False
-        index = self.choose(landmarks, key)
+        index = self.choose(landmarks, frame.shape, key)
         image, points = self.sources[index].at_size(face_size(landmarks))
         face, covered = warp_mesh(image, points, landmarks, box)
         alpha = face_mask(landmarks, box, erode=s.erode, feather=s.feather, keep_mouth=True,
