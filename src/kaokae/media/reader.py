@@ -66,7 +66,7 @@ def _open_container(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), metadata_errors="replace")
     except av.error.FFmpegError as e:
-        raise KaokaeError(f"cannot read {path} as video or image: {_reason(e)}") from None
+        raise KaokaeError(f"cannot read {path}: not a video or image FFmpeg can open ({_reason(e)})") from None
     if not container.streams.video:
         container.close()
         raise KaokaeError(f"{path} has no video stream")

@@ -7,7 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from kaokae.errors import KaokaeError
-from kaokae.media.reader import MediaInfo, open_media, probe
+from kaokae.media.reader import MediaInfo, MediaReader, probe
 from kaokae.media.writer import (
     ImageFolderWriter,
     VideoWriter,
@@ -67,7 +67,7 @@ def extract_frames(source: str | os.PathLike, out_dir: str | os.PathLike, *, eve
     if same_path(source, out_dir):
         raise KaokaeError(f"output {out_dir} is the same as the input")
     count = 0
-    with open_media(source) as reader, ImageFolderWriter(out_dir, fmt, overwrite=overwrite, quality=quality) as out:
+    with MediaReader(media) as reader, ImageFolderWriter(out_dir, fmt, overwrite=overwrite, quality=quality) as out:
         total = math.ceil(media.frame_count / every)
         for frame in track(reader.frames(every), total=total, desc="frames"):
             out.write(frame.image, name=f"{frame.index:06d}")
@@ -94,7 +94,7 @@ def assemble_video(folder: str | os.PathLike, dest: str | os.PathLike, *, fps: s
     if audio_from is not None and audio_codec(audio_from) is None:
         raise KaokaeError(f"{audio_from} has no audio stream")
     first_size = None
-    with open_media(folder, fps=fps) as reader, \
+    with MediaReader(media) as reader, \
             VideoWriter(dest, fps, audio_from=audio_from, crf=crf, preset=preset) as writer:
         for frame in track(reader, total=media.frame_count, desc="assemble"):
             size = frame.image.shape[1], frame.image.shape[0]
