@@ -1,0 +1,103 @@
+"""`kaokae convert`: a video, image or folder of images with every face swapped by a trained model."""
+
+from pathlib import Path
+
+from kaokae.cli import add_quiet
+from kaokae.progress import info
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "convert", help="swap the faces of a video, image or folder with a trained model",
+        description="Put the other person's face on every face of INPUT with a model from `kaokae train`, and write "
+                    "OUTPUT: a video keeps its frame rate, frame count and audio; images and folders keep their "
+                    "names. Faces are found like `kaokae extract` finds them (same detector, tracking and "
+                    "smoothing), or read from stored alignments: --alignments, or the faceset `kaokae extract "
+                    "clip.mp4 -o clip.faceset` left beside the input. Frames without a face are copied unchanged.")
+    p.add_argument("input", type=Path, metavar="INPUT", help="video file, image file or folder of images")
+    p.add_argument("-m", "--model", required=True, type=Path, metavar="MODEL_DIR",
+                   help="model folder written by `kaokae train`")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="OUTPUT",
+                   help="video (.mp4 .m4v .mov .mkv), image (.png .jpg ...) or folder of PNGs (no extension)")
+    p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b",
+                   help="a2b: INPUT shows person A (the first faceset of `kaokae train`) and gets B's face; "
+                        "b2a: the other way (default a2b)")
+    g = p.add_argument_group("blending")
+    g.add_argument("--mask", choices=["both", "hull", "learned"], default=None,
+                   help="which pixels take the new face: hull (the landmarks' face outline), learned (the model's "
+                        "own mask; hd models), or both (their intersection). Default: both for a model with a "
+                        "learned mask, else hull")
+    g.add_argument("--erode", type=float, default=0.0, metavar="F",
+                   help="shrink the mask by F x the face's size; negative grows it (default 0)")
+    g.add_argument("--feather", type=float, default=0.08, metavar="F",
+                   help="soften the mask's edge over F x the face's size, inside the edge (default 0.08)")
+    g.add_argument("--colour", "--color", choices=["lab", "hist", "none"], default="lab",
+                   help="colour correction inside the mask: lab (match mean and spread of each LAB channel), hist "
+                        "(match histograms), none (default lab)")
+    g.add_argument("--blend", choices=["poisson", "feather"], default="poisson",
+                   help="poisson: gradient-domain cloning, so lighting follows the frame; feather: plain alpha "
+                        "blend with the soft mask (default poisson)")
+    g.add_argument("--keep-mouth", action="store_true",
+                   help="keep the frame's own open mouth (teeth, tongue) instead of the model's")
+    g.add_argument("--prediction-ema", type=float, default=0.0, metavar="W",
+                   help="steady a flickering model: blend each face's prediction with the previous frames' along "
+                        "its track, W being the previous frames' share (0-0.9; default 0: off)")
+    g = p.add_argument_group("faces")
+    g.add_argument("--only", nargs="+", type=Path, default=[], metavar="REF",
+                   help="swap only faces of the person in these photos; other faces are left untouched")
+    g.add_argument("--threshold", type=float, default=0.6,
+                   help="--only: identity distance at or below which a face counts as that person (default 0.6)")
+    g.add_argument("--alignments", type=Path, metavar="FACESET",
+                   help="reuse the faces stored by `kaokae extract` for this input instead of detecting them; "
+                        "the faceset's sources must include INPUT (same file, or the same name and frame count)")
+    g.add_argument("--no-alignments", dest="use_alignments", action="store_false",
+                   help="detect faces afresh even when a faceset named after the input (clip.faceset) lies beside it")
+    g.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
+                   help="BlazeFace model: short range (near faces), full range (far and small faces), or auto "
+                        "(default)")
+    g.add_argument("--max-faces", type=int, default=10, metavar="N", help="at most N faces per frame (default 10)")
+    g.add_argument("--min-size", type=float, default=0.0, metavar="PX",
+                   help="leave faces smaller than PX pixels alone (default 0)")
+    g.add_argument("--min-score", type=float, default=0.5, metavar="S",
+                   help="detector confidence threshold, 0-1 (default 0.5)")
+    g.add_argument("--redetect-every", type=int, default=10, metavar="N",
+                   help="videos: run the detector every N frames and at scene cuts, track faces in between "
+                        "(default 10)")
+    g.add_argument("--no-smooth", dest="smooth", action="store_false",
+                   help="videos: no temporal smoothing of the landmarks (smoothing keeps the face from shimmering)")
+    g = p.add_argument_group("output and speed")
+    g.add_argument("--preview", type=int, default=0, metavar="N",
+                   help="also write OUTPUT-name.preview.png: N frames spread over the input, each as "
+                        "original | swapped | mask")
+    g.add_argument("--crf", type=int, default=18,
+                   help="video quality, 0-51: lower is better and larger; 18 looks lossless (default 18)")
+    g.add_argument("--preset", default="medium",
+                   help="x264 speed preset, ultrafast ... veryslow: slower makes smaller files (default medium)")
+    g.add_argument("--batch-size", type=int, default=8, metavar="N", help="faces per model call (default 8)")
+    g.add_argument("--device", default="auto",
+                   help="where the model runs: auto (a CUDA or Apple GPU when present, else the CPU), cpu, cuda, "
+                        "cuda:N, mps (default auto)")
+    g.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    add_quiet(p)
+    p.set_defaults(run=run_convert)
+
+
+def run_convert(args) -> int:
+    from kaokae.convert import ConvertOptions, DetectOptions, convert
+
+    detect = DetectOptions(args.detector, args.max_faces, args.min_size, args.min_score, args.redetect_every,
+                           args.smooth)
+    options = ConvertOptions(
+        direction=args.direction, mask=args.mask, erode=args.erode, feather=args.feather, colour=args.colour,
+        blend=args.blend, keep_mouth=args.keep_mouth, batch_size=args.batch_size, prediction_ema=args.prediction_ema,
+        only=args.only, threshold=args.threshold, alignments=args.alignments, use_alignments=args.use_alignments,
+        detect=detect, preview=args.preview, crf=args.crf, preset=args.preset, device=args.device,
+        overwrite=args.overwrite)
+    result = convert(args.input, args.model, args.output, options)
+    if result.frames_without_alignments:
+        info(f"{result.frames_without_alignments} frames have no face in the stored alignments and were left as "
+             f"they were (--no-alignments detects faces afresh)")
+    if result.preview:
+        info(f"preview: {result.preview}")
+    info(result.summary())
+    return 0

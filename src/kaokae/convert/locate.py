@@ -1,0 +1,174 @@
+"""Where the faces are on each frame: from a faceset's stored alignments of this very input, or found afresh with
+the same detector, tracker and One-Euro smoothing as extract. Either way each face comes with the frame -> aligned
+face matrix of the model's faceset size and centering, and a key that stays the same along a face track (for the
+temporal smoothing of colour and prediction)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kaokae import progress
+from kaokae.errors import KaokaeError
+from kaokae.faces import Face, FaceFinder, align_matrix
+from kaokae.faceset import FaceSet
+from kaokae.media import MediaInfo, read_image
+
+
+@dataclass
+class FoundFace:
+    face: Face  # box, score, (478, 2) landmarks in frame pixels (smoothed along a track)
+    matrix: np.ndarray  # (2, 3) frame -> aligned face of `size` px in the model's centering
+    size: int  # side of the aligned square `matrix` maps to (a faceset's face size)
+    track: object  # the same value along one face track; None for stills
+    identity: np.ndarray | None = None  # a stored 128-D embedding, when the alignments hold one
+
+
+@dataclass
+class DetectOptions:
+    detector: str = "auto"
+    max_faces: int = 10
+    min_size: float = 0.0
+    min_score: float = 0.5
+    redetect_every: int = 10
+    smooth: bool = True
+
+
+class DetectedFaces:
+    """Faces found on each frame like extract finds them: videos through the tracker (track ids, One-Euro smoothed
+    landmarks), images and folders one by one."""
+
+    def __init__(self, info: MediaInfo, face_size: int, centering: str, options: DetectOptions):
+        from kaokae.faces.track import FaceTracker
+
+        self.face_size, self.centering = face_size, centering
+        self.finder = FaceFinder(options.max_faces, options.min_size, options.min_score, options.detector)
+        self.tracker = None
+        if info.kind == "video":
+            self.tracker = FaceTracker(self.finder, redetect_every=options.redetect_every, smoothing=options.smooth,
+                                       fps=float(info.fps or 30))
+
+    def __call__(self, frame) -> list[FoundFace]:
+        if self.tracker is None:
+            found = [(None, face) for face in self.finder.find(frame.image)]
+        else:
+            found = [(t.track_id, t.face) for t in self.tracker.update(frame.image, frame.time)]
+        return [FoundFace(face, align_matrix(face.landmarks, self.face_size, self.centering), self.face_size, track)
+                for track, face in found]
+
+    def close(self) -> None:
+        self.finder.close()
+
+
+class StoredFaces:
+    """Faces of one source of a faceset, read from its alignments instead of detected again: the same landmarks,
+    smoothing and matrices that extract saved (and trained on)."""
+
+    def __init__(self, faceset: FaceSet, source_index: int):
+        self.faceset, self.source_index = faceset, source_index
+        self.frames_without_faces = 0
+
+    def __call__(self, frame) -> list[FoundFace]:
+        fs = self.faceset
+        rows = fs.frame_lookup(self.source_index, frame.index)
+        if not len(rows):
+            self.frames_without_faces += 1
+        out = []
+        for i in rows:
+            entry = fs.entries[i]
+            face = Face(fs.boxes[i].astype(np.float32), float(entry.score), fs.landmarks[i].astype(np.float32))
+            track = None if entry.track_id is None else (self.source_index, entry.track_id)
+            identity = fs.identity[i] if entry.has_identity and np.isfinite(fs.identity[i]).all() else None
+            out.append(FoundFace(face, fs.matrices[i].astype(np.float64), fs.size, track, identity))
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def find_source(faceset: FaceSet, info: MediaInfo) -> int | None:
+    """Index of the faceset source that is this input: the same file (by resolved path), or, when the file moved,
+    the only source with its file name, kind, size and frame count."""
+    path = Path(info.path).resolve()
+    for i, source in enumerate(faceset.sources):
+        if Path(source.path) == path:
+            return i
+    same = [i for i, s in enumerate(faceset.sources)
+            if Path(s.path).name == path.name and s.kind == info.kind and (s.width, s.height) == (info.width, info.height)
+            and s.frame_count == info.frame_count]
+    return same[0] if len(same) == 1 else None
+
+
+def stored_faces(alignments: Path, info: MediaInfo, centering: str) -> StoredFaces:
+    """The faces of `info`'s input in the faceset `alignments` (a faceset folder or its alignments.json). Its face
+    size may differ from the model's (the matrices are rescaled exactly); its centering may not."""
+    alignments = Path(alignments)
+    if alignments.name == "alignments.json":
+        alignments = alignments.parent
+    faceset = FaceSet.open(alignments)
+    if faceset.centering != centering:
+        raise KaokaeError(f"the alignments in {alignments} are of '{faceset.centering}'-centred faces but the model "
+                          f"was trained on '{centering}'-centred faces: extract the input again with --centering "
+                          f"{centering}, or convert without --alignments")
+    source = find_source(faceset, info)
+    if source is None:
+        names = ", ".join(Path(s.path).name for s in faceset.sources[:5])
+        raise KaokaeError(f"{alignments} holds no alignments for {Path(info.path).name} (its sources: {names})")
+    return StoredFaces(faceset, source)
+
+
+def alignments_beside(path: Path) -> Path | None:
+    """The faceset that `kaokae extract clip.mp4 -o clip.faceset` made, when it is there beside the input."""
+    path = Path(path)
+    candidate = path.parent / f"{path.name if path.is_dir() else path.stem}.faceset"
+    return candidate if (candidate / "alignments.json").is_file() else None
+
+
+class OnlyPerson:
+    """`--only`: keeps the faces of the person in the reference photos. An identity embedding costs 0.1-0.2 s, so a
+    track is checked on its first face and again every `recheck_every` frames; faces in between follow the last
+    check. Faces without a track (stills) are each checked."""
+
+    def __init__(self, references: list[Path], finder_options: DetectOptions, threshold: float,
+                 recheck_every: int = 10):
+        from kaokae.faces.identity import IdentityEncoder
+
+        self.encoder = IdentityEncoder()
+        self.threshold = threshold
+        self.recheck_every = recheck_every
+        self.checks: dict[object, tuple[int, bool]] = {}  # track -> (frame number of the check, same person)
+        self.frame_number = 0
+        o = finder_options
+        finder = FaceFinder(o.max_faces, o.min_size, o.min_score, o.detector)
+        try:
+            self.references = [self._reference(finder, Path(path)) for path in references]
+        finally:
+            finder.close()
+
+    def _reference(self, finder: FaceFinder, path: Path) -> np.ndarray:
+        if not path.is_file():
+            raise KaokaeError(f"--only: no such file: {path}")
+        rgb = read_image(path)
+        faces = finder.find(rgb)
+        if not faces:
+            raise KaokaeError(f"--only: no face found in the reference photo {path}")
+        if len(faces) > 1:
+            progress.warn(f"{path.name} shows {len(faces)} faces; using the largest as the reference")
+        return self.encoder.embed(rgb, max(faces, key=lambda f: f.size))
+
+    def is_person(self, rgb: np.ndarray, found: FoundFace) -> bool:
+        from kaokae.faces.identity import identity_distance
+
+        last = self.checks.get(found.track) if found.track is not None else None
+        if last is not None and self.frame_number - last[0] < self.recheck_every:
+            return last[1]
+        embedding = found.identity if found.identity is not None else self.encoder.embed(rgb, found.face)
+        same = min(identity_distance(embedding, ref) for ref in self.references) <= self.threshold
+        if found.track is not None:
+            self.checks[found.track] = (self.frame_number, same)
+        return same
+
+    def __call__(self, rgb: np.ndarray, faces: list[FoundFace]) -> list[FoundFace]:
+        kept = [f for f in faces if self.is_person(rgb, f)]
+        self.frame_number += 1
+        return kept

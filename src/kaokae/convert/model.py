@@ -1,0 +1,71 @@
+"""The trained model at convert time: loaded once, run on batches of aligned faces on the GPU when there is one."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kaokae.errors import KaokaeError
+
+DIRECTIONS = ("a2b", "b2a")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise KaokaeError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise KaokaeError(f"--device {name}: no CUDA GPU is available to this PyTorch")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise KaokaeError(f"--device {name}: Apple MPS is not available")
+    return device
+
+
+class SwapModel:
+    """`model(faces) -> (rgb, mask | None)`: uint8 (N, s, s, 3) aligned faces at the model's size in, the same shape
+    out as the other person, with the learned mask (N, s, s) float32 in [0, 1] for models that have one.
+
+    size: the model's side in px; face_size and centering: the faceset faces it was trained on (convert aligns
+    faces the same way, then resizes them to `size`, as training did).
+    """
+
+    def __init__(self, model_dir: str | Path, direction: str = "a2b", device: str = "auto"):
+        from kaokae.train.checkpoint import load_model
+
+        if direction not in DIRECTIONS:
+            raise KaokaeError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise KaokaeError(f"no such model folder: {model_dir}")
+        self.device = pick_device(device)
+        try:
+            self.model, self.config = load_model(model_dir, self.device)
+        except (ValueError, TypeError) as e:  # a config.json whose sizes build no model
+            raise KaokaeError(f"{model_dir}/config.json does not describe a model this kaokae can build: {e}") from None
+        self.target = direction[-1]
+        self.architecture = self.config.architecture
+        self.size = self.config.size
+        self.face_size = self.config.face_size
+        self.centering = self.config.centering
+        self.has_mask = bool(getattr(self.model, "has_mask", False))
+        # Half precision on a GPU: the models are small convnets, fp16 output is far below 8-bit quantisation.
+        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        if self.dtype != torch.float32:
+            self.model.to(self.dtype)
+
+    @torch.inference_mode()
+    def __call__(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        x = torch.from_numpy(np.ascontiguousarray(faces)).to(self.device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).to(self.dtype) / 255
+        rgb, mask = self.model.swap(x, to=self.target)
+        rgb = (rgb.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        if mask is None:
+            return rgb, None
+        return rgb, mask.float().clamp(0, 1)[:, 0].cpu().numpy()

@@ -1,0 +1,290 @@
+"""The convert pipeline: every frame of the input, every face on it swapped by the trained model, written back.
+
+    decode ─> find faces ─> model (batched) ─> paste (mask, colour, blend) ─> encode
+    thread     thread         thread             thread                      caller
+
+Each step runs in its own thread with a small bounded queue to the next (`stream.background`), so decoding, face
+finding, inference and encoding overlap and memory stays flat for any length. Frames keep their order; a frame
+without a face passes through untouched.
+"""
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kaokae import progress
+from kaokae.composite import BLEND_METHODS, COLOUR_METHODS, TableSmoother
+from kaokae.convert.geometry import model_input
+from kaokae.convert.locate import (
+    DetectedFaces,
+    DetectOptions,
+    FoundFace,
+    OnlyPerson,
+    alignments_beside,
+    stored_faces,
+)
+from kaokae.convert.model import DIRECTIONS, SwapModel
+from kaokae.convert.output import Preview, check_output, open_output, preview_path
+from kaokae.convert.paste import MASKS, PasteOptions, model_matrix, paste_face
+from kaokae.convert.stream import background
+from kaokae.errors import KaokaeError
+from kaokae.media import PRESETS, Frame, MediaInfo, open_media, probe
+
+
+@dataclass
+class ConvertOptions:
+    direction: str = "a2b"  # "a2b": A's frames get B's face; "b2a" the other way
+    mask: str | None = None  # "hull" | "learned" | "both"; None: "both" when the model learned a mask, else "hull"
+    erode: float = 0.0  # fractions of the face's size (see kaokae.convert.paste.PasteOptions)
+    feather: float = 0.08
+    colour: str = "lab"
+    blend: str = "poisson"
+    keep_mouth: bool = False
+    batch_size: int = 8  # faces per model call
+    prediction_ema: float = 0.0  # share of the previous frames' prediction kept along a track (0: off)
+    only: list[Path] = field(default_factory=list)  # swap only faces of the person in these photos
+    threshold: float = 0.6  # --only: identity distance at or below which a face is that person
+    alignments: Path | None = None  # faceset holding this input's alignments; None: look beside the input
+    use_alignments: bool = True  # False: always detect (ignore any faceset beside the input)
+    detect: DetectOptions = field(default_factory=DetectOptions)
+    preview: int = 0  # frames in the preview PNG (0: none)
+    crf: int = 18
+    preset: str = "medium"
+    device: str = "auto"
+    overwrite: bool = False
+
+
+@dataclass
+class ConvertResult:
+    output: Path
+    frames: int  # frames written
+    frames_swapped: int  # frames with at least one swapped face
+    faces: int  # faces swapped
+    seconds: float
+    preview: Path | None = None
+    frames_without_alignments: int = 0  # with stored alignments: frames that had none (left unchanged)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        return (f"converted {self.frames} frames: {self.faces} faces swapped on {self.frames_swapped} frames "
+                f"-> {self.output} ({self.seconds:.1f} s, {self.fps:.1f} frames/s)")
+
+
+@dataclass
+class Located:
+    frame: Frame
+    faces: list[FoundFace]
+    inputs: list[np.ndarray]  # the model's input for each face: (s, s, 3) uint8
+
+
+@dataclass
+class Swapped:
+    frame: Frame  # the original frame
+    image: np.ndarray  # the frame with its faces swapped (the original array itself when there was no face)
+    faces: int  # faces swapped
+    alpha: np.ndarray | None = None  # the blend mask over the whole frame, for preview frames
+
+
+def check_options(o: ConvertOptions, model: SwapModel | None = None) -> None:
+    if o.direction not in DIRECTIONS:
+        raise KaokaeError(f"--direction must be one of {', '.join(DIRECTIONS)}, not {o.direction!r}")
+    if o.mask is not None and o.mask not in MASKS:
+        raise KaokaeError(f"--mask must be one of {', '.join(MASKS)}, not {o.mask!r}")
+    if o.colour not in COLOUR_METHODS:
+        raise KaokaeError(f"--colour must be one of {', '.join(COLOUR_METHODS)}, not {o.colour!r}")
+    if o.blend not in BLEND_METHODS:
+        raise KaokaeError(f"--blend must be one of {', '.join(BLEND_METHODS)}, not {o.blend!r}")
+    if not -0.5 <= o.erode <= 0.5:
+        raise KaokaeError(f"--erode must be between -0.5 and 0.5 (a fraction of the face's size), not {o.erode}")
+    if not 0 <= o.feather <= 0.5:
+        raise KaokaeError(f"--feather must be between 0 and 0.5 (a fraction of the face's size), not {o.feather}")
+    if o.batch_size < 1:
+        raise KaokaeError(f"--batch-size must be 1 or more, not {o.batch_size}")
+    if not 0 <= o.prediction_ema < 1:
+        raise KaokaeError(f"--prediction-ema must be at least 0 and below 1, not {o.prediction_ema}")
+    if o.preview < 0:
+        raise KaokaeError(f"--preview must be 0 or more, not {o.preview}")
+    if not 0 <= o.crf <= 51:
+        raise KaokaeError(f"--crf must be 0-51 (lower is better quality, 18 looks lossless), not {o.crf}")
+    if o.preset not in PRESETS:
+        raise KaokaeError(f"unknown --preset {o.preset!r} (use one of {', '.join(PRESETS)})")
+    if o.threshold <= 0:
+        raise KaokaeError(f"--threshold must be above 0, not {o.threshold}")
+    d = o.detect
+    if d.redetect_every < 1:
+        raise KaokaeError(f"--redetect-every must be 1 or more, not {d.redetect_every}")
+    if d.max_faces < 1:
+        raise KaokaeError(f"--max-faces must be 1 or more, not {d.max_faces}")
+    if model is not None and o.mask in ("learned", "both") and not model.has_mask:
+        raise KaokaeError(f"--mask {o.mask}: this '{model.architecture}' model has no learned mask; use --mask hull")
+
+
+class Converter:
+    """Swaps faces frame by frame: `run(frames, locate)` yields a `Swapped` per frame, in order.
+
+    locate(frame) -> list[FoundFace] says where the faces are (detected or stored alignments). The steps after
+    decoding run in their own threads (see the module docstring).
+    """
+
+    def __init__(self, model: SwapModel, options: ConvertOptions, only: OnlyPerson | None = None):
+        check_options(options, model)
+        self.model = model
+        self.options = options
+        self.only = only
+        mask = options.mask or ("both" if model.has_mask else "hull")
+        self.paste_options = PasteOptions(mask, options.erode, options.feather, options.colour, options.blend,
+                                          options.keep_mouth)
+        self.colour_smoother = TableSmoother()
+        self.ema: dict[object, tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def run(self, frames: Iterable[Frame], locate, preview_frames: set[int] = frozenset()) -> Iterator[Swapped]:
+        located = background(self._locate(frames, locate), depth=2 * self.options.batch_size, name="kaokae-faces")
+        predicted = background(self._predict(located), depth=2, name="kaokae-model")
+        yield from background(self._paste(predicted, preview_frames), depth=4, name="kaokae-paste")
+
+    # ---- the steps
+
+    def _locate(self, frames: Iterable[Frame], locate) -> Iterator[Located]:
+        size = self.model.size
+        for frame in background(frames, depth=4, name="kaokae-decode"):
+            faces = locate(frame)
+            if faces and self.only is not None:
+                faces = self.only(frame.image, faces)
+            yield Located(frame, faces, [model_input(frame.image, f.matrix, f.size, size) for f in faces])
+
+    def _predict(self, located: Iterable[Located]) -> Iterator[tuple[Located, list]]:
+        """Batches of faces from consecutive frames through the model; yields each frame with its predictions."""
+        pending: list[Located] = []
+        count = 0
+        for item in located:
+            pending.append(item)
+            count += len(item.faces)
+            if count >= self.options.batch_size or len(pending) >= self.options.batch_size:
+                yield from self._run_model(pending)
+                pending, count = [], 0
+        yield from self._run_model(pending)
+
+    def _run_model(self, pending: list[Located]) -> Iterator[tuple[Located, list]]:
+        inputs = [x for item in pending for x in item.inputs]
+        if inputs:
+            rgb, mask = [], []
+            for start in range(0, len(inputs), self.options.batch_size):
+                r, m = self.model(np.stack(inputs[start:start + self.options.batch_size]))
+                rgb.extend(r)
+                mask.extend(m if m is not None else [None] * len(r))
+        k = 0
+        for item in pending:
+            n = len(item.faces)
+            predictions = [self._smooth(f.track, rgb[k + i], mask[k + i]) for i, f in enumerate(item.faces)]
+            self._forget_ended(item.faces)
+            k += n
+            yield item, predictions
+
+    def _smooth(self, track, rgb: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Exponential moving average of a track's predictions in the aligned square, where the face stands still:
+        steadies the texture of a model that flickers between similar outputs."""
+        weight = self.options.prediction_ema
+        if weight <= 0 or track is None:
+            return rgb, mask
+        new_rgb = rgb.astype(np.float32)
+        old = self.ema.get(track)
+        if old is not None:
+            new_rgb = weight * old[0] + (1 - weight) * new_rgb
+            if mask is not None and old[1] is not None:
+                mask = weight * old[1] + (1 - weight) * mask
+        self.ema[track] = (new_rgb, mask)
+        return np.clip(np.rint(new_rgb), 0, 255).astype(np.uint8), mask
+
+    def _forget_ended(self, faces: list[FoundFace]) -> None:
+        tracks = {f.track for f in faces if f.track is not None}
+        for track in [t for t in self.ema if t not in tracks]:
+            del self.ema[track]
+
+    def _paste(self, predicted: Iterable[tuple[Located, list]], preview_frames: set[int]) -> Iterator[Swapped]:
+        model_size = self.model.size
+        for item, predictions in predicted:
+            frame = item.frame
+            alpha = np.zeros(frame.image.shape[:2], np.float32) if frame.index in preview_frames else None
+            if not item.faces:
+                yield Swapped(frame, frame.image, 0, alpha)
+                continue
+            out = frame.image.copy()
+            for found, (rgb, mask) in zip(item.faces, predictions, strict=True):
+                matrix = model_matrix(found.matrix, found.size, model_size)
+                smoother = self.colour_smoother if found.track is not None else None
+                paste_face(out, found.face.landmarks, matrix, rgb, mask, self.paste_options, smoother, found.track,
+                           alpha)
+            self.colour_smoother.keep_only(f.track for f in item.faces if f.track is not None)
+            yield Swapped(frame, out, len(item.faces), alpha)
+
+
+def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
+            options: ConvertOptions | None = None) -> ConvertResult:
+    """Convert `input_path` (video, image or folder of images) with the model in `model_dir` into `output`."""
+    options = options or ConvertOptions()
+    check_options(options)
+    start = time.perf_counter()
+    info = probe(input_path)
+    output = Path(output)
+    check_output(info, output, options.overwrite)
+    model = SwapModel(model_dir, options.direction, options.device)
+    converter = Converter(model, options)
+    locate = _locator(info, model, options)
+    try:
+        if options.only:
+            converter.only = OnlyPerson(options.only, options.detect, options.threshold)
+        preview_at = _preview_frames(info, options.preview)
+        preview = Preview(len(preview_at)) if preview_at else None
+        frames_swapped = faces = written = 0
+        with open_media(info.path) as reader, open_output(info, output, options) as writer, \
+                progress.bar(total=info.frame_count, desc="convert", unit="frame") as bar, \
+                contextlib.closing(converter.run(reader, locate, preview_at)) as swapped_frames:
+            # closing() stops the pipeline's threads first if anything goes wrong, before the reader closes
+            for swapped in swapped_frames:
+                writer.write(swapped.image, swapped.frame)
+                if swapped.alpha is not None:
+                    preview.add(swapped.frame.image, swapped.image, swapped.alpha)
+                written += 1
+                frames_swapped += swapped.faces > 0
+                faces += swapped.faces
+                bar.update(1)
+                bar.set_postfix(faces=faces, refresh=False)
+    finally:
+        locate.close()
+    preview_file = None
+    if preview is not None:
+        preview_file = preview.write(preview_path(output))
+    missing = getattr(locate, "frames_without_faces", 0)
+    if faces == 0:
+        progress.warn(f"no face was swapped in {Path(info.path).name}; {output} is an unchanged copy")
+    return ConvertResult(output, written, frames_swapped, faces, time.perf_counter() - start, preview_file, missing)
+
+
+def _locator(info: MediaInfo, model: SwapModel, options: ConvertOptions):
+    """Stored alignments of this input when given (or found beside it), else detection and tracking."""
+    if options.alignments is not None:
+        return stored_faces(options.alignments, info, model.centering)
+    beside = alignments_beside(info.path) if options.use_alignments else None
+    if beside is not None:
+        try:
+            stored = stored_faces(beside, info, model.centering)
+        except KaokaeError as e:
+            progress.warn(f"not using the faceset beside the input: {e}")
+        else:
+            progress.info(f"using the alignments in {beside} (--no-alignments to detect faces afresh)")
+            return stored
+    return DetectedFaces(info, model.face_size, model.centering, options.detect)
+
+
+def _preview_frames(info: MediaInfo, count: int) -> set[int]:
+    """Frame indices spread evenly over the input."""
+    if count <= 0 or info.frame_count <= 0:
+        return set()
+    return {int(i) for i in np.linspace(0, info.frame_count - 1, min(count, info.frame_count)).round()}
