@@ -1,6 +1,7 @@
 """The classic swap on real faces: `kaokae swap` on photos, folders and a video, identity, pose choice, --only."""
 
 import shutil
+import threading
 
 import cv2
 import numpy as np
@@ -14,6 +15,7 @@ from kaokae.faces.identity import IdentityEncoder, identity_distance
 from kaokae.media import open_media, probe, read_image
 from kaokae.swap import FaceSwapper, load_sources, mesh_triangles, warp_mesh
 from kaokae.swap.mesh import _signed_area
+from kaokae.swap.run import ahead
 
 KNN = "face_recognition/examples/knn_examples/train/"
 OBAMA, OBAMA2 = KNN + "obama/obama.jpg", KNN + "obama/obama2.jpg"  # obama.jpg smiles with his teeth showing
@@ -204,3 +206,27 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kaokae: error: ") and message in lines[0]
     assert not list(tmp_path.glob("x.*"))  # nothing written
+
+
+def test_ahead_hands_over_items_errors_and_stops_cleanly():
+    closed = []
+
+    def numbers(fail_at=None):
+        try:
+            for i in range(10):
+                if i == fail_at:
+                    raise ValueError("broken frame")
+                yield i
+        finally:
+            closed.append(threading.current_thread().name)
+
+    assert list(ahead(numbers())) == list(range(10))
+    got = []
+    with pytest.raises(ValueError, match="broken frame"):
+        for i in ahead(numbers(fail_at=3)):
+            got.append(i)
+    assert got == [0, 1, 2]
+    for _ in ahead(numbers()):
+        break  # the consumer stops early: the producer is stopped, its generator closed in its own thread
+    assert closed == ["kaokae-swap"] * 3
+    assert not [t for t in threading.enumerate() if t.name == "kaokae-swap"]

@@ -1,5 +1,7 @@
 """`kaokae swap`: the classic swap over a whole image, folder of images or video, frames streamed one at a time."""
 
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +119,7 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
             swapper = FaceSwapper(load_sources(list(sources), finder), settings, smooth_colour=smooth)
             identity = IdentityFilter(Path(only), finder, only_threshold) if only else None
             report = SwapReport()
-            frames = _swapped_frames(reader, finder, swapper, identity, report, smooth)
+            frames = ahead(_swapped_frames(reader, finder, swapper, identity, report, smooth))
             report.frames = write_frames(track(frames, total=media.frame_count, desc="swap"), media, output,
                                          crf, preset)
     if report.faces_swapped == 0:
@@ -128,6 +130,45 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
     info(f"swapped {report.faces_swapped} face{'s' * (report.faces_swapped != 1)} in {report.frames_swapped} of "
          f"{report.frames} frame{'s' * (report.frames != 1)} -> {output}")
     return report
+
+
+def ahead(items: Iterator, depth: int = 4) -> Iterator:
+    """Yield from `items` while a thread computes up to `depth` more: decoding and swapping then overlap with
+    encoding (the codecs, OpenCV and mediapipe release the GIL). Errors in the thread are raised here; stopping
+    early stops and joins the thread."""
+    fifo: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                return fifo.put(item, timeout=0.1)
+            except queue.Full:
+                pass
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    break
+                put(item)
+            put(done)
+        except BaseException as e:  # noqa: B036 - handed to the consumer, which raises it
+            put(e)
+        finally:
+            items.close()  # in this thread: a generator must be closed by the thread that runs it
+
+    thread = threading.Thread(target=produce, name="kaokae-swap", daemon=True)
+    thread.start()
+    try:
+        while (item := fifo.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _swapped_frames(reader, finder: FaceFinder, swapper: FaceSwapper, identity: IdentityFilter | None,
