@@ -6,29 +6,20 @@ models that produced it.
 - the 68-point shape predictor (iBUG 300-W layout),
 - the ResNet 128-D face embedding (99.38% on LFW; same person below ~0.6).
 
-The two model files ship inside the face_recognition_models package. It is located without importing it (its
-__init__ imports pkg_resources, which newer setuptools removed).
+The two model files ship inside the face_recognition_models package (found by `kaokae.faces.identity.models_dir`).
 """
 
 import functools
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 import dlib
 import numpy as np
 
 from kaokae.errors import KaokaeError
+from kaokae.faces.identity import models_dir
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-
-
-def models_dir() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise KaokaeError("face_recognition_models is not installed (pip install face-recognition-models==0.3.0)")
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
 def _model_path(name: str) -> str:

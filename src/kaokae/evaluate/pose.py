@@ -21,40 +21,30 @@ RIGID_POINTS = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45, 48, 54]
 
 
 def camera_matrix(image_size: tuple[int, int]) -> np.ndarray:
-    """A pinhole camera for an image of (height, width): focal length = the longer side (~53 deg field of view),
-    principal point at the centre. Pose is insensitive to the exact focal length at portrait distances."""
-    h, w = image_size
-    f = float(max(h, w))
+    """A pinhole camera for an image of (width, height): focal length = the longer side (a normal lens),
+    principal point at the centre. Pose changes little with the exact focal length at portrait distances."""
+    w, h = image_size
+    f = float(max(w, h))
     return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], np.float64)
 
 
-def rotation_to_angles(rotation: np.ndarray) -> np.ndarray:
-    """(yaw, pitch, roll) in degrees of R = Rz(roll) @ Ry(yaw) @ Rx(pitch).
-
-    Roll is applied last, about the camera's axis, so rotating the image in-plane changes roll alone.
-    """
-    r = rotation
-    yaw = np.arcsin(np.clip(-r[2, 0], -1.0, 1.0))
-    pitch = np.arctan2(r[2, 1], r[2, 2])
-    roll = np.arctan2(r[1, 0], r[0, 0])
-    return np.degrees([yaw, pitch, roll])
-
-
 def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """(3,) yaw, pitch, roll in degrees of a face from its 68 landmarks (pixels) in an image of (height, width).
+    """(3,) yaw, pitch, roll in degrees of a face from its 68 dlib landmarks (pixels) in an image of (width, height).
 
-    Positive roll turns the face clockwise on screen; positive yaw turns it toward the image's left (the subject's
-    right); positive pitch tilts the chin down.
+    Same conventions as `kaokae.faces.pose` (which does this for the 478 mediapipe points): yaw > 0 when the face
+    turns towards the image's right, pitch > 0 when it looks up, roll > 0 when it tilts clockwise on screen.
     """
     landmarks = np.asarray(landmarks, np.float64)
     if landmarks.shape != (68, 2):
         raise ValueError(f"head_pose needs (68, 2) landmarks, got {landmarks.shape}")
-    object_points = MEAN_FACE_68[RIGID_POINTS]
-    image_points = landmarks[RIGID_POINTS]
-    camera = camera_matrix(image_size)
-    # EPnP gives a closed-form start; the iterative (Levenberg-Marquardt) refinement then minimises reprojection.
-    ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera, None, flags=cv2.SOLVEPNP_EPNP)
-    ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera, None, rvec, tvec, useExtrinsicGuess=ok,
-                                  flags=cv2.SOLVEPNP_ITERATIVE)
-    rotation, _ = cv2.Rodrigues(rvec)
-    return rotation_to_angles(rotation)
+    ok, rvec, _ = cv2.solvePnP(MEAN_FACE_68[RIGID_POINTS], landmarks[RIGID_POINTS], camera_matrix(image_size), None,
+                               flags=cv2.SOLVEPNP_SQPNP)
+    if not ok:
+        return np.full(3, np.nan)
+    rotation = cv2.Rodrigues(rvec)[0]
+    # rotation = Rz(roll) @ Ry(a) @ Rx(b): roll is applied last, in the camera's frame, so turning the image in-plane
+    # changes roll alone. The mean face looks along -z: turning right makes a negative, looking up makes b negative.
+    a = np.arcsin(np.clip(-rotation[2, 0], -1.0, 1.0))
+    b = np.arctan2(rotation[2, 1], rotation[2, 2])
+    roll = np.arctan2(rotation[1, 0], rotation[0, 0])
+    return np.degrees([-a, -b, roll])

@@ -46,7 +46,7 @@ def measure_source(rgb: np.ndarray) -> SourceFace | None:
     if not boxes:
         return None
     face = dlib_faces.measure(rgb, boxes[0])
-    return SourceFace(face, head_pose(face.landmarks, rgb.shape[:2]))
+    return SourceFace(face, head_pose(face.landmarks, (rgb.shape[1], rgb.shape[0])))
 
 
 def face_thumbnail(rgb: np.ndarray, box: np.ndarray, size: int = SAMPLE_SIZE) -> np.ndarray:
@@ -103,7 +103,7 @@ class SwapScorer:
         # Where HOG misses the swapped face (an artefact can do that) the source's box still says where it is.
         swapped_box = found[int(np.argmax(overlaps))] if score.swapped_detected else box
         swapped = dlib_faces.measure(swapped_rgb, swapped_box)
-        swapped_pose = head_pose(swapped.landmarks, swapped_rgb.shape[:2])
+        swapped_pose = head_pose(swapped.landmarks, (swapped_rgb.shape[1], swapped_rgb.shape[0]))
         score.source_embedding = source.face.embedding
         score.swapped_embedding = swapped.embedding
         score.pose_error = metrics.angle_difference(swapped_pose, source.pose)
