@@ -26,6 +26,7 @@ from kaokae.faces import FaceFinder
 
 OBAMA = "face_recognition/examples/knn_examples/train/obama/obama.jpg"  # smiling, teeth showing
 BIDEN = "face_recognition/examples/knn_examples/train/biden/biden2.jpg"
+TURNED = "prnet_aflw2000/TestImages/AFLW2000/image00251.jpg"
 
 
 def read_rgb(relative: str) -> np.ndarray:
@@ -37,7 +38,7 @@ def faces():
     """{name: (rgb, landmarks)} for two real portraits."""
     with FaceFinder(max_faces=1) as finder:
         out = {}
-        for name, path in [("obama", OBAMA), ("biden", BIDEN)]:
+        for name, path in [("obama", OBAMA), ("biden", BIDEN), ("turned", TURNED)]:
             rgb = read_rgb(path)
             out[name] = (rgb, finder.find(rgb)[0].landmarks)
     return out
@@ -59,8 +60,8 @@ def test_face_mask_is_zero_outside_one_inside_and_ramps_monotonically(faces):
     size = face_size(landmarks)
     alpha = face_mask(landmarks, box, erode=0.02, feather=0.1, keep_mouth=False)
     assert alpha.shape == box.shape and alpha.dtype == np.float32
-    oval = polygon_mask(box.local(landmarks)[FACE_OVAL], box.shape)
-    distance = signed_distance(oval)
+    hull = polygon_mask(box.local(landmarks)[FACE_OVAL], box.shape, convex=True)  # the default outline
+    distance = signed_distance(hull)
     assert alpha[distance <= 0].max() == 0.0  # nothing outside the face outline
     assert alpha[distance <= 0.02 * size].max() == 0.0  # nor in the eroded band
     assert alpha[distance >= 0.12 * size + 1].min() == 1.0  # solid beyond erode + feather
@@ -70,10 +71,21 @@ def test_face_mask_is_zero_outside_one_inside_and_ramps_monotonically(faces):
     assert np.all(np.diff(alpha.ravel()[order]) >= 0)  # never decreases going inwards
 
 
+
+def test_convex_false_follows_the_oval_of_a_turned_face(faces):
+    rgb, landmarks = faces["turned"]  # yaw about 60 degrees: the projected oval is far from convex
+    box = face_box(landmarks, rgb.shape)
+    oval = polygon_mask(box.local(landmarks)[FACE_OVAL], box.shape)
+    hull = face_mask(landmarks, box, feather=0.05, keep_mouth=False)
+    exact = face_mask(landmarks, box, feather=0.05, keep_mouth=False, convex=False)
+    assert exact[~oval].max() == 0.0 and np.all(exact <= hull)
+    assert exact.sum() < 0.9 * hull.sum()
+
+
 def test_negative_erode_dilates_and_sizes_are_relative_to_the_face(faces):
     rgb, landmarks = faces["obama"]
     box = face_box(landmarks, rgb.shape, margin=0.2)
-    oval = polygon_mask(box.local(landmarks)[FACE_OVAL], box.shape)
+    oval = polygon_mask(box.local(landmarks)[FACE_OVAL], box.shape, convex=True)
     grown = face_mask(landmarks, box, erode=-0.05, feather=0.0, keep_mouth=False)
     outside = signed_distance(oval)[grown > 0]
     assert outside.min() == pytest.approx(-0.05 * face_size(landmarks), abs=1.5)

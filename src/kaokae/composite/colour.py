@@ -8,6 +8,10 @@ import cv2
 import numpy as np
 
 METHODS = ("lab", "hist", "none")
+# A frame's face under hard, coloured light can have 2-4x the colour spread of an evenly lit photo; stretching the
+# photo's colours that much turns its skin blotches into red and yellow patches (the frame's spread is light and
+# shadow, not skin). So the spread moves at most this factor.
+MAX_SCALE = 1.5
 _LEVELS = np.arange(256, dtype=np.float32)
 
 
@@ -29,13 +33,13 @@ def _mean_std(lab: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return mean.ravel().astype(np.float32), std.ravel().astype(np.float32)
 
 
-def stats_table(face_lab: np.ndarray, reference_lab: np.ndarray, inside: np.ndarray) -> np.ndarray:
+def stats_table(face_lab: np.ndarray, reference_lab: np.ndarray, inside: np.ndarray,
+                max_scale: float = MAX_SCALE) -> np.ndarray:
     """Tables (3, 256) that move each channel's mean and standard deviation inside the mask onto the reference's
-    (Reinhard et al. 2001)."""
+    (Reinhard et al. 2001), the spread scaled by at most `max_scale` either way."""
     mean_f, std_f = _mean_std(face_lab, inside)
     mean_r, std_r = _mean_std(reference_lab, inside)
-    # A flat channel (std ~ 0) would blow up the scale; shift it only.
-    scale = np.where(std_f > 1e-3, std_r / np.maximum(std_f, 1e-3), 1.0)
+    scale = np.clip(std_r / np.maximum(std_f, 1e-3), 1 / max_scale, max_scale)
     return ((_LEVELS[None, :] - mean_f[:, None]) * scale[:, None] + mean_r[:, None]).astype(np.float32)
 
 

@@ -106,17 +106,18 @@ def soft_edge(mask: np.ndarray, erode_px: float = 0.0, feather_px: float = 0.0) 
 
 
 def face_mask(landmarks: np.ndarray, box: Box, erode: float = 0.0, feather: float = 0.1, keep_mouth: bool = True,
-              mouth_feather: float = 0.02, polygon: np.ndarray | None = None) -> np.ndarray:
+              mouth_feather: float = 0.02, polygon: np.ndarray | None = None, convex: bool = True) -> np.ndarray:
     """The alpha for pasting a face whose 478 landmarks (frame coordinates) are given, on `box`.
 
-    The outline is the face-oval of the mesh, or `polygon` (frame coordinates) if given. `erode` (negative dilates)
-    and `feather` are fractions of `face_size`. With `keep_mouth` the inside of the lips gets alpha 0 with a
-    `mouth_feather` ramp outside it, so the target's open mouth (teeth, tongue) is never painted over.
+    The outline is the convex hull of the mesh's face oval (`convex=False`: the oval itself, which follows the jaw
+    exactly), or `polygon` (frame coordinates) if given. `erode` (negative dilates) and `feather` are fractions of
+    `face_size`. With `keep_mouth` the inside of the lips gets alpha 0 with a `mouth_feather` ramp outside it, so the
+    target's open mouth (teeth, tongue) is never painted over.
     """
     size = face_size(landmarks)
     points = box.local(landmarks)
     outline = box.local(polygon) if polygon is not None else points[FACE_OVAL]
-    alpha = soft_edge(polygon_mask(outline, box.shape), erode * size, feather * size)
+    alpha = soft_edge(polygon_mask(outline, box.shape, convex=convex), erode * size, feather * size)
     if keep_mouth and len(points) > max(INNER_LIPS):
         mouth = polygon_mask(points[INNER_LIPS], box.shape)
         # The mouth's ramp lies outside the inner lips, so the whole mouth interior stays the target's.

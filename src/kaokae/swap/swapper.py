@@ -146,8 +146,9 @@ class FaceSwapper:
         index = self.choose(landmarks, frame.shape, key)
         image, points = self.sources[index].at_size(face_size(landmarks))
         face, covered = warp_mesh(image, points, landmarks, box)
+        # The oval itself, not its hull: the warp covers exactly the mesh, so the soft edge must end inside it.
         alpha = face_mask(landmarks, box, erode=s.erode, feather=s.feather, keep_mouth=True,
-                          mouth_feather=s.mouth_feather)
+                          mouth_feather=s.mouth_feather, convex=False)
         alpha = intersect(alpha, covered.astype(np.float32))
         if not (alpha > 0).any():
             return False
