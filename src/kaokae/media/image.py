@@ -124,8 +124,7 @@ def write_image(dest: str | os.PathLike, rgb: np.ndarray, *, xmp: bytes | None =
                                    [cv2.IMWRITE_PNG_COMPRESSION, png_compression])
         if not ok:
             raise KaokaeError(f"cannot encode {dest} as PNG")
-        with atomic_path(dest) as tmp:
-            tmp.write_bytes(_png_with_xmp(encoded.tobytes(), xmp) if xmp else encoded.tobytes())
+        _save(dest, lambda tmp: tmp.write_bytes(_png_with_xmp(encoded.tobytes(), xmp) if xmp else encoded.tobytes()))
         return Path(dest)
     image = Image.fromarray(rgb, "RGB")
     options: dict = {}
@@ -144,6 +143,14 @@ def write_image(dest: str | os.PathLike, rgb: np.ndarray, *, xmp: bytes | None =
             options["tiffinfo"] = {XMP_TIFF_TAG: xmp}
     elif xmp:
         raise KaokaeError(f"{Path(dest).suffix} files cannot hold the XMP label; use PNG, JPEG, WebP or TIFF")
-    with atomic_path(dest) as tmp:
-        image.save(tmp, format=fmt, **options)
+    _save(dest, lambda tmp: image.save(tmp, format=fmt, **options))
     return Path(dest)
+
+
+def _save(dest: str | os.PathLike, write) -> None:
+    """Run `write(temporary path)` and rename the result onto `dest`; a full disk or missing permission is one line."""
+    try:
+        with atomic_path(dest) as tmp:
+            write(tmp)
+    except OSError as e:
+        raise KaokaeError(f"cannot write {dest}: {e.strerror or e}") from None

@@ -4,6 +4,7 @@
 however long the video is).
 """
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,12 +93,7 @@ def _probe_video(path: Path) -> MediaInfo:
     try:
         stream = container.streams.video[0]
         fps = _video_fps(stream)
-        if stream.duration and stream.time_base:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration:
-            duration = container.duration / av.time_base
-        else:
-            duration = None
+        duration = _video_duration(container, stream)
         frame_count = stream.frames or (round(duration * fps) if duration and fps else 0)
         # Rotation lives in the display-matrix side data, which PyAV exposes on decoded frames: decode one.
         first = _first_frame(container, stream)
@@ -111,6 +107,19 @@ def _probe_video(path: Path) -> MediaInfo:
                          time_base=stream.time_base)
     finally:
         container.close()
+
+
+def _video_duration(container, stream) -> float | None:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    # Matroska/WebM keep no stream duration but tag each track with "HH:MM:SS.nnnnnnnnn"; the container's own
+    # duration would include a longer audio track
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag and tag.count(":") == 2:
+        with contextlib.suppress(ValueError):
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return container.duration / av.time_base if container.duration else None
 
 
 def _first_frame(container, stream) -> av.VideoFrame | None:
@@ -217,8 +226,10 @@ class MediaReader:
                         yield Frame(index, time, _to_rgb(frame, turns))
                     index += 1
             expected = info.frame_count
-            # An MP4/MOV index counts every frame exactly; other containers estimate it, so allow two frames.
-            short = index < expected if (damaged or stream.frames) else index < expected - 2
+            # An MP4/MOV index counts every frame exactly; elsewhere the count is duration x average rate, so
+            # allow a little slack before calling the file short
+            slack = 0 if (damaged or stream.frames) else max(2, expected // 50)
+            short = index < expected - slack
             if expected and short:
                 warn(f"{info.path.name}: video ended early: {index} of {expected} frames decoded "
                      f"(file truncated or damaged)")

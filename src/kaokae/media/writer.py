@@ -111,7 +111,10 @@ class VideoWriter:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "VideoWriter":
-        tmp = self._stack.enter_context(atomic_path(self.dest))
+        try:
+            tmp = self._stack.enter_context(atomic_path(self.dest))
+        except OSError as e:
+            raise KaokaeError(f"cannot write {self.dest}: {e.strerror or e}") from None
         options = {}
         if self.dest.suffix.lower() in (".mp4", ".m4v", ".mov"):
             # use_metadata_tags keeps custom keys (e.g. the synthetic-media label), which MP4 drops otherwise;
@@ -144,11 +147,14 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
         frame.pts, frame.time_base = pts, self.time_base
-        self._mux(self._video.encode(frame))
+        try:
+            self._mux(self._video.encode(frame))
+            if self._audio:
+                self._audio.copy_until(float(pts * self.time_base))
+        except av.error.FFmpegError as e:  # a full disk, a vanished folder: one line, not a traceback
+            raise KaokaeError(f"cannot write {self.dest}: {e}") from None
         self._last_pts = pts
         self.frames_written += 1
-        if self._audio:
-            self._audio.copy_until(float(pts * self.time_base))
 
     def _open_streams(self, width: int, height: int) -> None:
         self._size = (width, height)
@@ -311,8 +317,8 @@ class ImageFolderWriter:
 
     Images go into a hidden temporary folder beside `folder`, each written atomically, and the folder is renamed into
     place on success; on error or Ctrl-C it is removed. An existing non-empty `folder` is refused unless `overwrite`
-    (then it is replaced only once the new one is complete). Images are compressed on a few threads (zlib and
-    libjpeg release the GIL), with at most a couple of frames per thread waiting, so memory stays flat.
+    (then it is replaced only once the new one is complete). Images are compressed on a few threads (the PNG and
+    JPEG encoders release the GIL), with at most a couple of frames per thread waiting, so memory stays flat.
     """
 
     def __init__(self, folder: str | os.PathLike, fmt: str = "png", *, overwrite: bool = False, quality: int = 95,
@@ -323,7 +329,7 @@ class ImageFolderWriter:
         if self.folder.exists() and not self.folder.is_dir():
             raise KaokaeError(f"output {self.folder} exists and is not a folder")
         if self.folder.is_dir() and any(self.folder.iterdir()) and not overwrite:
-            raise KaokaeError(f"output folder {self.folder} is not empty (choose another or allow overwriting)")
+            raise KaokaeError(f"output folder {self.folder} is not empty (choose another folder or --overwrite it)")
         self.overwrite, self.quality, self.xmp = overwrite, quality, xmp
         self.threads = threads or min(4, os.cpu_count() or 1)
         self.count = 0
@@ -333,8 +339,11 @@ class ImageFolderWriter:
 
     def __enter__(self) -> "ImageFolderWriter":
         parent = self.folder.absolute().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.partial-", dir=parent))
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.partial-", dir=parent))
+        except OSError as e:
+            raise KaokaeError(f"cannot write {self.folder}: {e.strerror or e}") from None
         self._tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should be an ordinary folder
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="kaokae-images")
         return self
