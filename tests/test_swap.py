@@ -12,7 +12,7 @@ from kaokae.cli import main
 from kaokae.composite import FACE_OVAL, INNER_LIPS, face_box, polygon_mask
 from kaokae.faces import FaceFinder
 from kaokae.faces.identity import IdentityEncoder, identity_distance
-from kaokae.media import open_media, probe, read_image
+from kaokae.media import open_media, probe, read_image, write_image
 from kaokae.swap import FaceSwapper, load_sources, mesh_triangles, warp_mesh
 from kaokae.swap.mesh import _signed_area
 from kaokae.swap.run import ahead
@@ -133,13 +133,15 @@ def test_folder_frames_without_a_face_pass_through_unchanged(tmp_path, capsys):
     folder.mkdir()
     shutil.copy(data_file(OBAMA), folder / "a.jpg")
     shutil.copy(data_file(NO_FACE), folder / "b.jpg")
+    write_image(folder / "b.png", read_image(data_file(NO_FACE))[::2, ::2])  # same stem as b.jpg
     out = tmp_path / "out"
     code, err = run_cli(capsys, "--source", data_file(BIDEN), "--target", folder, "-o", out, "--blend", "feather")
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "b_png.png"]
     assert np.array_equal(read_image(out / "b.png"), read_image(folder / "b.jpg"))
+    assert np.array_equal(read_image(out / "b_png.png"), read_image(folder / "b.png"))
     assert not np.array_equal(read_image(out / "a.png"), read_image(folder / "a.jpg"))
-    assert err.strip().splitlines()[-1] == f"swapped 1 face in 1 of 2 frames -> {out}"
+    assert err.strip().splitlines()[-1] == f"swapped 1 face in 1 of 3 frames -> {out}"
 
 
 def test_only_swaps_the_reference_person(finder, tmp_path, capsys):

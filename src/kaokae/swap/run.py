@@ -59,9 +59,14 @@ def write_frames(frames: Iterable[Frame], info: MediaInfo, output: Path, crf: in
             write_image(output, frame.image)
             count += 1
     elif info.kind == "folder":
+        used: set[str] = set()
         with ImageFolderWriter(output, "png") as writer:
             for frame in frames:
-                writer.write(frame.image, Path(frame.name).stem)
+                name = Path(frame.name).stem
+                if name in used:  # a.jpg and a.png both in the folder: keep both
+                    name = frame.name.replace(".", "_")
+                used.add(name)
+                writer.write(frame.image, name)
                 count += 1
     else:
         with VideoWriter(output, info.fps, audio_from=info.path if info.has_audio else None, crf=crf, preset=preset,
