@@ -124,21 +124,13 @@ def _video_duration(container, stream) -> float | None:
 
 def _first_frame(container, stream) -> av.VideoFrame | None:
     try:
-        for packet in container.demux(stream):
-            for frame in _decode(stream, packet):
-                return frame
-        for frame in _decode(stream, None):
-            return frame
+        for packet in container.demux(stream):  # the last, empty packet flushes the decoder
+            with contextlib.suppress(av.error.InvalidDataError):  # a damaged packet: the next may decode
+                for frame in stream.decode(packet):
+                    return frame
     except av.error.FFmpegError:
-        return None
+        pass
     return None
-
-
-def _decode(stream, packet) -> list:
-    try:
-        return stream.decode(packet)
-    except av.error.InvalidDataError:
-        return []  # a damaged packet: skip it, the frames around it may still decode
 
 
 def _quarter_turns(rotation: float) -> int:
