@@ -28,15 +28,53 @@ ALIGN_POINTS = np.array([
 FRAMING = {"face": (0.80, 0.50, 0.52), "head": (0.52, 0.50, 0.58)}
 
 
-def canonical_points(size: int = 256, centering: str = "face") -> np.ndarray:
-    """(478, 2) float64: the mean face's landmarks in aligned-face pixels for this size and centering."""
+# What a turned face turns about, in mean-face units (outer eye corners 1 apart, origin between them, z away from the
+# camera). "face": the middle of the rigid points, so the face stays centred in its square whatever its pose.
+# "head": about 9 cm behind the eyes and a little below them (near the ear canals), so the head stays centred and the
+# face moves within it as it turns.
+PIVOT = {"face": MEAN_FACE[ALIGN_POINTS].astype(np.float64).mean(0), "head": np.array([0.0, 0.3, 1.0])}
+
+
+def _frame(points_xy: np.ndarray, size: int, centering: str) -> np.ndarray:
+    """Mean-face (x, y) -> aligned-face pixels: the frontal outline centred and scaled as FRAMING says."""
     if centering not in FRAMING:
         raise KaokaeError(f"unknown centering {centering!r}: choose from {', '.join(CENTERINGS)}")
     scale, cx, cy = FRAMING[centering]
-    front = MEAN_FACE[:, :2].astype(np.float64)
-    lo, hi = front[:468].min(0), front[:468].max(0)
-    unit = (front - (lo + hi) / 2) / (hi - lo).max()  # outline centred at 0, longer side 1
-    return (unit * scale + [cx, cy]) * size
+    front = MEAN_FACE[:468, :2].astype(np.float64)
+    lo, hi = front.min(0), front.max(0)
+    return ((points_xy - (lo + hi) / 2) / (hi - lo).max() * scale + [cx, cy]) * size
+
+
+def canonical_points(size: int = 256, centering: str = "face") -> np.ndarray:
+    """(478, 2) float64: the frontal mean face's landmarks in aligned-face pixels for this size and centering."""
+    return _frame(MEAN_FACE[:, :2].astype(np.float64), size, centering)
+
+
+def turn(yaw: float, pitch: float) -> np.ndarray:
+    """3x3 rotation of the mean face by yaw then pitch (radians, model axes)."""
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    return ry @ rx
+
+
+def yaw_pitch(landmarks: np.ndarray) -> tuple[float, float]:
+    """The face's yaw and pitch (radians, model axes) from a weak-perspective fit of the mean face's rigid points:
+    the least-squares 2x3 camera, made a scaled rotation, split as Rz(roll) Ry(yaw) Rx(pitch)."""
+    model = MEAN_FACE[ALIGN_POINTS].astype(np.float64)
+    image = np.asarray(landmarks, np.float64)[ALIGN_POINTS, :2]
+    camera = np.linalg.lstsq(model - model.mean(0), image - image.mean(0), rcond=None)[0].T  # 2x3
+    u, _, vt = np.linalg.svd(camera, full_matrices=False)
+    rows = u @ vt  # the nearest pair of orthonormal rows
+    rotation = np.vstack([rows, np.cross(rows[0], rows[1])])
+    return float(np.arcsin(np.clip(-rotation[2, 0], -1, 1))), float(np.arctan2(rotation[2, 1], rotation[2, 2]))
+
+
+def posed_points(landmarks: np.ndarray, size: int = 256, centering: str = "face") -> np.ndarray:
+    """(478, 2): the mean face turned to this face's yaw and pitch (about PIVOT), framed like the frontal one."""
+    pivot = PIVOT[centering] if centering in PIVOT else 0.0  # _frame reports an unknown centering
+    turned = (MEAN_FACE.astype(np.float64) - pivot) @ turn(*yaw_pitch(landmarks)).T + pivot
+    return _frame(turned[:, :2], size, centering)
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -57,12 +95,18 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def align_matrix(landmarks: np.ndarray, size: int = 256, centering: str = "face") -> np.ndarray:
-    """(2, 3) float64 frame -> aligned-face matrix for 478 landmarks (frame pixels)."""
+def align_matrix(landmarks: np.ndarray, size: int = 256, centering: str = "face", follow_pose: bool = True
+                 ) -> np.ndarray:
+    """(2, 3) float64 frame -> aligned-face matrix for 478 landmarks (frame pixels).
+
+    follow_pose: fit to the mean face turned to the face's own yaw and pitch, so a turned face is aligned upright,
+    at the scale of a frontal one, with its head where a frontal head would be; otherwise to the frontal mean face
+    (which tilts and shrinks turned faces: a frontal template cannot fit a profile's narrower outline).
+    """
     landmarks = np.asarray(landmarks)
     if landmarks.shape[0] != MEAN_FACE.shape[0]:
         raise ValueError(f"align_matrix needs the {MEAN_FACE.shape[0]} mesh landmarks, got {landmarks.shape}")
-    target = canonical_points(size, centering)
+    target = posed_points(landmarks, size, centering) if follow_pose else canonical_points(size, centering)
     return umeyama(landmarks[ALIGN_POINTS, :2], target[ALIGN_POINTS])
 
 

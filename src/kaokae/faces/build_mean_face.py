@@ -2,10 +2,10 @@
 
     python -m kaokae.faces.build_mean_face [DATA_DIR]     (default: ../shared/data, or $KAOKAE_DATA)
 
-Generalised Procrustes analysis in 3-D (centre, scale, rotate every mesh onto the running mean), then the mean is
-made left/right symmetric and put upright and frontal: eye corners level and at equal depth (yaw = roll = 0), forehead
-and chin at equal depth (pitch = 0). Units: the outer eye corners are 1 apart. Alignment uses its frontal (x, y);
-head pose uses all of it.
+Generalised Procrustes analysis in 3-D (centre, scale, rotate every mesh onto the running mean); the mean is turned
+to the faces' average pose towards the camera, levelled (eye corners level and at equal depth: yaw = roll = 0, the
+average pitch kept) and made left/right symmetric. Units: the outer eye corners are 1 apart. Alignment uses its
+frontal (x, y); head pose uses all of it.
 """
 
 import os
@@ -46,19 +46,28 @@ def normalise(mesh: np.ndarray) -> np.ndarray:
     return mesh / np.linalg.norm(mesh)
 
 
-def make_frontal(mesh: np.ndarray) -> np.ndarray:
-    """Rotate so the eye line is the x axis (level, equal depth) and forehead/chin are at equal depth."""
-    from kaokae.faces.landmarks import CHIN, FOREHEAD, LEFT_EYE_OUTER, RIGHT_EYE_OUTER
+def level(mesh: np.ndarray) -> np.ndarray:
+    """Turn the mesh about its vertical and viewing axes so the outer eye corners are level and at equal depth
+    (yaw = roll = 0) while its pitch stays; put the eye midpoint at the origin and the corners 1 apart."""
+    from kaokae.faces.landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 
     x = mesh[LEFT_EYE_OUTER] - mesh[RIGHT_EYE_OUTER]
     x /= np.linalg.norm(x)
-    down = mesh[CHIN] - mesh[FOREHEAD]
-    y = down - x * (down @ x)
+    y = np.array([0.0, 1.0, 0.0]) - x * x[1]
     y /= np.linalg.norm(y)
-    z = np.cross(x, y)
-    mesh = (mesh - mesh.mean(0)) @ np.stack([x, y, z]).T
+    mesh = mesh @ np.stack([x, y, np.cross(x, y)]).T
     eyes = (mesh[LEFT_EYE_OUTER] + mesh[RIGHT_EYE_OUTER]) / 2
     return (mesh - eyes) / np.linalg.norm(mesh[LEFT_EYE_OUTER] - mesh[RIGHT_EYE_OUTER])
+
+
+def average_rotation(rotations: list[np.ndarray]) -> np.ndarray:
+    """The rotation nearest the mean of rotation matrices (chordal L2 mean)."""
+    u, _, vt = np.linalg.svd(np.sum(rotations, 0))
+    return u @ np.diag([1, 1, np.sign(np.linalg.det(u @ vt))]) @ vt
+
+
+def rotation_angle(rotation: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip((np.trace(rotation) - 1) / 2, -1, 1))))
 
 
 def collect(data_dir: Path) -> list[np.ndarray]:
@@ -93,21 +102,21 @@ def collect(data_dir: Path) -> list[np.ndarray]:
 
 
 def mean_face(meshes: list[np.ndarray], max_angle: float = 20.0) -> np.ndarray:
+    """Meshes are in camera axes (x right, y down, z away). The mean is turned to the faces' average pose towards
+    the camera and then levelled, so zero pitch is how people in real footage face a camera, not a geometric rule."""
     meshes = [normalise(m) for m in meshes]
     mean = meshes[0]
-    for _ in range(2):  # first pass: everything; second pass: only near-frontal faces
+    for _ in range(2):  # first pass: every face; second pass: only faces within max_angle of the mean pose
         for _ in range(5):
-            aligned = [m @ kabsch(m, mean).T for m in meshes]
-            mean = normalise(np.mean(aligned, 0))
-        mean = make_frontal(mean)
-        angles = [np.degrees(np.arccos(np.clip((np.trace(kabsch(normalise(m), normalise(mean))) - 1) / 2, -1, 1)))
-                  for m in meshes]
-        meshes = [m for m, a in zip(meshes, angles, strict=True) if a < max_angle]
-    mirror = mirror_indices(mean)
+            mean = normalise(np.mean([m @ kabsch(m, mean).T for m in meshes], 0))
+        mean = normalise(level(mean @ average_rotation([kabsch(mean, m) for m in meshes]).T))
+        meshes = [m for m in meshes if rotation_angle(kabsch(m, mean)) < max_angle]
+    mirror = mirror_indices(level(mean))
+    mean = level(mean)
     mean = (mean + mean[mirror] * [-1, 1, 1]) / 2
     print(f"{len(meshes)} near-frontal meshes; mirror map is its own inverse for "
           f"{(mirror[mirror] == np.arange(len(mirror))).mean():.0%} of points", file=sys.stderr)
-    return make_frontal(mean)
+    return level(mean)
 
 
 def main() -> None:

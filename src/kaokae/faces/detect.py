@@ -76,6 +76,7 @@ class BlazeFace:
         if model not in ("short", "full"):
             raise ValueError(f"unknown BlazeFace model {model!r}")
         self.model = model
+        self.min_score = min_score
         self._mp = Solution(lambda: mp.solutions.face_detection.FaceDetection(
             model_selection=0 if model == "short" else 1, min_detection_confidence=min_score))
 
@@ -84,6 +85,8 @@ class BlazeFace:
         result = self._mp.process(np.ascontiguousarray(rgb))
         found = []
         for d in result.detections or []:
+            if d.score[0] < self.min_score:  # mediapipe does not always apply min_detection_confidence itself
+                continue
             rel = d.location_data.relative_bounding_box
             box = np.array([rel.xmin * w, rel.ymin * h, (rel.xmin + rel.width) * w, (rel.ymin + rel.height) * h],
                            np.float32)
