@@ -37,7 +37,8 @@ def register(subparsers) -> None:
                                           "video, optionally with the audio of another file. The video is written "
                                           "to a temporary file and renamed only when complete.")
     p.add_argument("folder", metavar="DIR", help="folder of images (.png .jpg .jpeg .webp .bmp .tif .tiff)")
-    p.add_argument("-o", "--output", metavar="VIDEO", required=True, help="video to write: .mp4, .m4v, .mov or .mkv")
+    p.add_argument("-o", "--output", metavar="VIDEO", required=True,
+                   help="video to write: .mp4, .m4v, .mov or .mkv (an existing file is replaced once the new one is done)")
     p.add_argument("--fps", default="25", metavar="R",
                    help="frame rate, a number or a ratio such as 30000/1001 (default 25)")
     p.add_argument("--audio-from", metavar="MEDIA",
