@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, metavar="N",
                    help=f"evaluate N consecutive frames, 0 for all (default {DEFAULT_FRAMES}; ~0.3-0.6 s each on "
                         f"one CPU core)")
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="where the model runs with --model: auto (a GPU when there is one), cpu, cuda, cuda:N, mps "
+                        "(default auto)")
     p.add_argument("--json", metavar="FILE", help="write the full report (summaries and per-frame values) as JSON")
     p.add_argument("--png", metavar="FILE", help="write sample faces side by side and bars of the metrics as PNG")
     p.add_argument("--no-reference-row", dest="reference_row", action="store_false",
@@ -55,7 +58,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if args.target is None:
             raise KaokaeError("--model needs --target: B's faceset or photos")
         report = evaluate_model(args.model, args.source, args.target, gallery=args.gallery, start=args.start,
-                                frames=args.frames, with_source_row=args.reference_row)
+                                frames=args.frames, with_source_row=args.reference_row, device=args.device)
     else:
         report = evaluate_video(args.swapped, args.source, target=args.target, gallery=args.gallery,
                                 start=args.start, frames=args.frames, with_source_row=args.reference_row)

@@ -9,8 +9,8 @@ of a trained model, and flicker.
 """
 
 from kaokae.evaluate.report import MODELS, SOURCE_ROW, Report, check_outputs, markdown_table
-from kaokae.evaluate.run import DEFAULT_FRAMES, evaluate_model, evaluate_video
+from kaokae.evaluate.run import DEFAULT_FRAMES, evaluate_model, evaluate_video, evaluate_videos
 from kaokae.evaluate.score import References, SwapScorer, measure_source
 
 __all__ = ["DEFAULT_FRAMES", "MODELS", "SOURCE_ROW", "References", "Report", "SwapScorer", "check_outputs",
-           "evaluate_model", "evaluate_video", "markdown_table", "measure_source"]
+           "evaluate_model", "evaluate_video", "evaluate_videos", "markdown_table", "measure_source"]

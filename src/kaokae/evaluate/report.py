@@ -71,6 +71,7 @@ def check_outputs(json_path: str | Path | None, png_path: str | Path | None) -> 
 # (header, how to get it from a summary, format). Arrows say which way is better.
 COLUMNS = [
     ("faces", lambda s: s["faces"], "{}"),
+    ("face found in swap ↑", lambda s: s["swapped_face_detected"], "{:.0%}"),
     ("ID dist to B ↓", lambda s: s["identity"].get("distance_to_target"), "{:.3f}"),
     ("ID dist to A ↑", lambda s: s["identity"].get("distance_to_source"), "{:.3f}"),
     ("ID retrieval B ↑", lambda s: s["identity"].get("retrieval"), "{:.0%}"),
