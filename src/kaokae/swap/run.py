@@ -10,6 +10,7 @@ import numpy as np
 
 from kaokae.errors import KaokaeError
 from kaokae.faces import Face, FaceFinder
+from kaokae.faces.identity import DEFAULT_THRESHOLD, IdentityEncoder, identity_distance
 from kaokae.faces.track import FaceTracker
 from kaokae.media import (
     VIDEO_EXTENSIONS,
@@ -81,8 +82,6 @@ class IdentityFilter:
     """--only: swap only faces of the person in a reference photo (dlib identity distance under a threshold)."""
 
     def __init__(self, reference: Path, finder: FaceFinder, threshold: float):
-        from kaokae.faces.identity import IdentityEncoder  # loads dlib's models: only when --only is used
-
         self.encoder = IdentityEncoder()
         self.threshold = threshold
         image = read_image(reference)
@@ -98,8 +97,6 @@ class IdentityFilter:
         """Whether this face is the reference person; on video decided once per track."""
         if key is not None and key in self.decided:
             return self.decided[key]
-        from kaokae.faces.identity import identity_distance
-
         same = identity_distance(self.encoder.embed(rgb, face), self.embedding) < self.threshold
         if key is not None:
             self.decided[key] = same
@@ -107,7 +104,7 @@ class IdentityFilter:
 
 
 def swap_media(sources: list[str | Path], target: str | Path, output: str | Path, *, only: str | Path | None = None,
-               only_threshold: float = 0.6, settings: SwapSettings | None = None, smooth: bool = True,
+               only_threshold: float = DEFAULT_THRESHOLD, settings: SwapSettings | None = None, smooth: bool = True,
                crf: int = 18, preset: str = "veryfast") -> SwapReport:
     """Swap the faces of `target` (image, folder or video) with the source photos' face and write `output`.
 
@@ -117,6 +114,8 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
     """
     output = Path(output)
     settings = settings or SwapSettings()
+    if not 0 < only_threshold < 2:
+        raise KaokaeError(f"--only-threshold must be between 0 and 2 (dlib's same-person line is 0.6), got {only_threshold}")
     with open_media(target) as reader:
         media = reader.info
         check_output(media, output)
