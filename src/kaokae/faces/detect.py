@@ -195,10 +195,15 @@ class MultiPassDetector:
             side //= 2
         return grid
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
+    def detect(self, rgb: np.ndarray, share: tuple[int, int] | None = None) -> list[Detection]:
+        """Every face. `share=(k, n)` runs the whole frame but only every n-th tile starting at the k-th: video
+        spreads the tiles over n re-detections, since a small face that enters can wait a few frames."""
         rgb = np.ascontiguousarray(rgb)
         found = [d for model in self.whole_models for d in model.detect(rgb)]
-        for x0, y0, x1, y1 in self.tile_grid(rgb.shape[1], rgb.shape[0]):
+        grid = self.tile_grid(rgb.shape[1], rgb.shape[0])
+        if share is not None:
+            grid = grid[share[0] % share[1]::share[1]]
+        for x0, y0, x1, y1 in grid:
             for d in self.tile_model.detect(rgb[y0:y1, x0:x1]):
                 offset = np.array([x0, y0], np.float32)
                 d.box = d.box + np.tile(offset, 2)
