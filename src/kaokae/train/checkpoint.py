@@ -1,0 +1,236 @@
+"""The model folder: config, checkpoints, history. Nothing here unpickles: weights and optimizer state are safetensors,
+everything else JSON.
+
+    MODEL_DIR/
+      config.json                     architecture + its hyper-parameters, the faces it expects, training settings
+      latest                          the name of the newest complete checkpoint, e.g. "000001000"
+      checkpoints/000001000/          one folder per save, the last K kept
+        model.safetensors             weights
+        optimizer.safetensors         AdamW state flattened: "<parameter name>.exp_avg" etc.
+        state.json                    iteration, training time, faces seen
+      history.jsonl                   one line of losses per logged step
+      preview.png, loss.png
+
+Crash safety: a checkpoint is written complete into a hidden folder, each file fsynced, then the folder is renamed
+into place and only then is `latest` replaced (atomically) to name it. A SIGKILL at any moment therefore leaves
+`latest` naming a complete checkpoint; a half-written folder or a complete one that `latest` does not name yet is
+removed by `clean_up` when training starts again.
+
+Random state: every training step draws its randomness from generators seeded by (seed, rank, iteration) (see
+`kaokae.train.trainer.step_seed`), so the iteration in state.json *is* the random state: resuming replays exactly
+the batches and augmentations an uninterrupted run would have drawn, with any number of processes.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from kaokae import atomic
+from kaokae.errors import KaokaeError
+from kaokae.train.models import MODELS, build_model, model_config
+
+FORMAT = "kaokae-model"
+VERSION = 1
+CONFIG, LATEST, CHECKPOINTS, HISTORY = "config.json", "latest", "checkpoints", "history.jsonl"
+PREVIEW, LOSS_PLOT = "preview.png", "loss.png"
+MODEL_FILE, OPTIMIZER_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.json"
+
+
+@dataclass
+class ModelConfig:
+    """config.json. Convert feeds a model aligned faces of `centering`, resized from `face_size` to `size` px."""
+
+    architecture: str  # registry name: "original" | "hd"
+    model: dict  # the architecture's Config as a dict
+    face_size: int  # px of the faceset faces it was trained on
+    centering: str  # the facesets' centering ("face" | "head")
+    train: dict  # training settings (kaokae.train.trainer.TrainConfig as a dict)
+
+    @property
+    def size(self) -> int:
+        """The model's input and output size in px."""
+        return int(self.model["size"])
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "version": VERSION, **asdict(self)}, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        d = json.loads(text)
+        if d.pop("format", None) != FORMAT:
+            raise ValueError("not a kaokae model config")
+        if d.pop("version", None) != VERSION:
+            raise ValueError(f"unsupported version (this kaokae reads version {VERSION})")
+        config = cls(**d)
+        if config.architecture not in MODELS:
+            raise ValueError(f"unknown architecture {config.architecture!r}")
+        model_config(config.architecture, config.model)  # validates the fields
+        return config
+
+
+def read_config(model_dir: Path) -> ModelConfig | None:
+    """The folder's config, None when there is none yet; KaokaeError when it is damaged or not a model."""
+    path = Path(model_dir) / CONFIG
+    if not path.exists():
+        return None
+    try:
+        return ModelConfig.from_json(path.read_text())
+    except (ValueError, TypeError, KeyError) as e:
+        raise KaokaeError(f"{path} is damaged or not a kaokae model config: {e}") from None
+
+
+def write_config(model_dir: Path, config: ModelConfig) -> None:
+    atomic.write_text(Path(model_dir) / CONFIG, config.to_json())
+
+
+def checkpoint_name(iteration: int) -> str:
+    return f"{iteration:09d}"
+
+
+def latest_checkpoint(model_dir: Path) -> Path | None:
+    pointer = Path(model_dir) / LATEST
+    if not pointer.exists():
+        return None
+    name = pointer.read_text().strip()
+    path = Path(model_dir) / CHECKPOINTS / name
+    if not name.isdigit() or not path.is_dir():
+        raise KaokaeError(f"{pointer} names a checkpoint that is not there ({name!r}): the folder was changed by hand")
+    return path
+
+
+def clean_up(model_dir: Path) -> None:
+    """Remove what an interrupted save left: hidden partial folders and checkpoints newer than `latest`."""
+    folder = Path(model_dir) / CHECKPOINTS
+    if not folder.is_dir():
+        return
+    latest = latest_checkpoint(model_dir)
+    for path in folder.iterdir():
+        orphan = path.name.isdigit() and (latest is None or int(path.name) > int(latest.name))
+        if path.name.startswith(".partial-") or orphan:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def optimizer_tensors(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state keyed "<parameter name>.<state name>" (e.g. "encoder.convs.0.0.weight.exp_avg")."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    tensors = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                tensors[f"{names[id(p)]}.{key}"] = value.detach().contiguous()
+    return tensors
+
+
+def load_optimizer_tensors(model: nn.Module, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    names = {id(p): n for n, p in model.named_parameters()}
+    state_dict = optimizer.state_dict()  # its param_groups (lr etc.) come from the current settings
+    state, index = {}, 0
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            prefix = names[id(p)] + "."
+            entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
+            if entry:
+                state[index] = entry
+            index += 1
+    if len(state) != index and tensors:
+        raise ValueError(f"optimizer state for {len(state)} of {index} parameters")
+    state_dict["state"] = state
+    optimizer.load_state_dict(state_dict)
+
+
+def _write_file(path: Path, write) -> None:
+    write(path)
+    atomic.fsync_file(path)
+
+
+def save_checkpoint(model_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict,
+                    keep: int = 3) -> Path:
+    """Write checkpoint `state["iteration"]` crash-safely (see the module docstring), then keep only the last `keep`."""
+    folder = Path(model_dir) / CHECKPOINTS
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / checkpoint_name(state["iteration"])
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
+    try:
+        weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        _write_file(partial / MODEL_FILE, lambda p: save_file(weights, p, metadata={"format": FORMAT}))
+        _write_file(partial / OPTIMIZER_FILE,
+                    lambda p: save_file(optimizer_tensors(model, optimizer), p, metadata={"format": FORMAT}))
+        _write_file(partial / STATE_FILE, lambda p: p.write_text(json.dumps(state, indent=2) + "\n"))
+        atomic.fsync_dir(partial)
+        if final.exists():  # an orphan of an interrupted run that `clean_up` did not see (should not happen)
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        atomic.fsync_dir(folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    atomic.write_text(Path(model_dir) / LATEST, final.name + "\n")
+    older = sorted((p for p in folder.iterdir() if p.name.isdigit() and p != final), key=lambda p: int(p.name))
+    for path in older[: max(0, len(older) - (keep - 1))]:
+        shutil.rmtree(path, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(checkpoint: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
+                    device: torch.device) -> dict:
+    """Load weights (and optimizer state) from a checkpoint folder into `model`; returns its state.json."""
+    try:
+        weights = load_file(checkpoint / MODEL_FILE, device=str(device))
+        model.load_state_dict(weights)
+        if optimizer is not None:
+            load_optimizer_tensors(model, optimizer, load_file(checkpoint / OPTIMIZER_FILE, device=str(device)))
+        return json.loads((checkpoint / STATE_FILE).read_text())
+    except (OSError, SafetensorError, ValueError, RuntimeError, KeyError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise KaokaeError(f"checkpoint {checkpoint} is damaged or does not fit this model: {first_line}") from None
+
+
+def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelConfig]:
+    """A trained model ready to swap, and its config.
+
+        model, config = load_model("models/obama_to_b", "cuda")
+        faces = ...  # (B, 3, config.size, config.size) float in [0, 1]: aligned faces (centering `config.centering`,
+                     # `config.face_size` px in the faceset) resized to config.size
+        with torch.no_grad():
+            rgb, mask = model.swap(faces, to="b")  # A's expression with B's face; mask is None for "original"
+    """
+    model_dir = Path(model_dir)
+    config = read_config(model_dir)
+    if config is None:
+        raise KaokaeError(f"{model_dir} is not a kaokae model folder (no {CONFIG})")
+    checkpoint = latest_checkpoint(model_dir)
+    if checkpoint is None:
+        raise KaokaeError(f"{model_dir} has no checkpoint yet: train it first")
+    device = torch.device(device)
+    model = build_model(config.architecture, model_config(config.architecture, config.model)).to(device)
+    load_checkpoint(checkpoint, model, None, device)
+    model.eval()
+    return model, config
+
+
+def read_history(model_dir: Path) -> list[dict]:
+    """history.jsonl records; a line cut short by a kill is skipped."""
+    path = Path(model_dir) / HISTORY
+    records = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+    return [r for r in records if isinstance(r, dict) and "iteration" in r]
+
+
+def truncate_history(model_dir: Path, iteration: int) -> None:
+    """Drop history logged after `iteration` (steps a kill threw away), so the history matches the checkpoint."""
+    path = Path(model_dir) / HISTORY
+    if path.exists():
+        kept = [r for r in read_history(model_dir) if r["iteration"] <= iteration]
+        atomic.write_text(path, "".join(json.dumps(r) + "\n" for r in kept))

@@ -1,0 +1,59 @@
+"""Reconstruction losses: L1 + DSSIM, weighted per pixel by the landmark face mask with extra weight on the eyes and
+mouth (what a viewer looks at first), plus the mask loss for models that learn a mask. Computed in float32."""
+
+import torch
+import torch.nn.functional as F
+
+
+def pixel_weights(face_mask: torch.Tensor, eyes_mouth: torch.Tensor, background: float, eyes_mouth_weight: float
+                  ) -> torch.Tensor:
+    """(B, 1, H, W) loss weights: `background` outside the face, 1 on it, `eyes_mouth_weight` on eyes and mouth.
+    A small background weight keeps the background roughly learned (previews stay readable) without spending the
+    model's capacity there."""
+    weight = background + (1 - background) * face_mask
+    return weight + (eyes_mouth_weight - 1) * eyes_mouth
+
+
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean of `values` (B, C, H, W) under per-pixel `weight` (B, 1, H, W)."""
+    return (values * weight).sum() / (weight.sum() * values.shape[1]).clamp_min(1e-8)
+
+
+def gaussian_kernel(size: int = 11, sigma: float = 1.5, device=None) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=device) - size // 2
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur per channel, reflect-padded so the output keeps the input's size."""
+    channels, pad = x.shape[1], len(kernel) // 2
+    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-pixel SSIM (B, C, H, W) of images in [0, 1] (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5)."""
+    c1, c2 = 0.01**2, 0.03**2
+    kernel = gaussian_kernel(device=x.device)
+    mx, my = blur(x, kernel), blur(y, kernel)
+    sxx = blur(x * x, kernel) - mx * mx
+    syy = blur(y * y, kernel) - my * my
+    sxy = blur(x * y, kernel) - mx * my
+    return ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+
+
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, l1: float, dssim: float
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, l1 term) of a predicted face against its target under per-pixel `weight`."""
+    pred, target = pred.float(), target.float()
+    l1_term = weighted_mean((pred - target).abs(), weight)
+    loss = l1 * l1_term
+    if dssim:
+        loss = loss + dssim * weighted_mean((1 - ssim_map(pred, target)) / 2, weight)
+    return loss, l1_term
+
+
+def mask_loss(pred_mask: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(pred_mask.float(), target_mask)

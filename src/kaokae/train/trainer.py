@@ -1,0 +1,388 @@
+"""The training loop: two facesets in, a model folder out (see kaokae.train.checkpoint for the folder).
+
+Each step samples a batch of each person, augments it on the device, runs both through the model in one pass (shared
+encoder, a decoder per person), and takes one AdamW step on L1 + DSSIM (+ mask) losses. Every step's randomness
+comes from generators seeded by (seed, rank, iteration), so a resumed run continues exactly as if never stopped.
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from kaokae import progress
+from kaokae.errors import KaokaeError
+from kaokae.faceset import FaceSet
+from kaokae.train import checkpoint, distributed
+from kaokae.train.augment import Augmentation, Batch, augment
+from kaokae.train.checkpoint import ModelConfig
+from kaokae.train.data import FaceData, load_faceset
+from kaokae.train.losses import mask_loss, pixel_weights, reconstruction_loss, weighted_mean
+from kaokae.train.models import MODELS, build_model, model_config, parameter_count
+from kaokae.train.preview import loss_plot, preview_grid, write_png
+
+PREVIEW_FACES = 8
+LOG_EVERY = 10  # iterations per history line (and per stop check when distributed)
+
+
+@dataclass
+class TrainConfig:
+    """Training settings, stored in config.json; options given again when resuming replace them."""
+
+    batch_size: int = 16  # faces of each person per step (and per process)
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0  # max gradient norm
+    l1: float = 1.0  # loss weights
+    dssim: float = 1.0
+    mask: float = 1.0  # the mask loss of models that learn a mask
+    background: float = 0.1  # pixel weight outside the face (1 on it)
+    eyes_mouth: float = 3.0  # pixel weight on eyes and mouth
+    seed: int = 0
+    holdout: int = 0  # last faces of each faceset kept out of training; their L1 is logged as val_l1_a/_b
+    augmentation: Augmentation = field(default_factory=Augmentation)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["augmentation"] = Augmentation(**d.get("augmentation", {}))
+        return cls(**d)
+
+
+@dataclass
+class Run:
+    """One `kaokae train` invocation. None means: the model folder's value, or the default for a new folder."""
+
+    faceset_a: Path
+    faceset_b: Path
+    model_dir: Path
+    architecture: str | None = None
+    size: int | None = None  # model px
+    width: float | None = None  # channel multiplier (1.0 = the architecture's published size)
+    settings: dict = field(default_factory=dict)  # TrainConfig fields to set (augmentation fields included)
+    iterations: int | None = None  # train until the model has this many iterations
+    minutes: float | None = None  # or for this long; neither: until Ctrl-C
+    save_every: int = 1000
+    preview_every: int = 250
+    keep: int = 3  # checkpoints kept
+    device: str = "auto"
+    compile: bool = False
+
+
+def step_seed(seed: int, rank: int, iteration: int, stream: int) -> int:
+    """A well-mixed 63-bit seed for one step's random stream (0: batch sampling, 1: augmentation)."""
+    return int(np.random.SeedSequence([seed, rank, iteration, stream]).generate_state(1, np.uint64)[0]) >> 1
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM asks the loop to save and stop; a second Ctrl-C stops at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        progress.info("kaokae: stopping after this step and saving (Ctrl-C again to quit without saving)")
+
+    def __enter__(self) -> "StopRequest":
+        with contextlib.suppress(ValueError):  # not the main thread: no signal handling
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _check(run: Run) -> None:
+    if run.architecture is not None and run.architecture not in MODELS:
+        raise KaokaeError(f"--model must be one of {', '.join(MODELS)}, not {run.architecture!r}")
+    if run.iterations is not None and run.minutes is not None:
+        raise KaokaeError("give --iterations or --minutes, not both")
+    for name, value in (("--iterations", run.iterations), ("--minutes", run.minutes), ("--size", run.size),
+                        ("--width", run.width), ("--save-every", run.save_every),
+                        ("--preview-every", run.preview_every), ("--keep", run.keep),
+                        ("--batch-size", run.settings.get("batch_size")), ("--lr", run.settings.get("lr"))):
+        if value is not None and not value > 0:
+            raise KaokaeError(f"{name} must be more than 0, not {value}")
+    if run.size is not None and run.size % 16:
+        raise KaokaeError(f"--size must be a multiple of 16, not {run.size}")
+    if not 0 <= run.settings.get("holdout", 0):
+        raise KaokaeError("--holdout must be 0 or more")
+
+
+def _faceset_geometry(run: Run) -> tuple[int, str]:
+    a, b = FaceSet.open(run.faceset_a), FaceSet.open(run.faceset_b)
+    if a.centering != b.centering:
+        raise KaokaeError(f"the facesets were extracted with different centering ({a.centering} and {b.centering}): "
+                          "extract both with the same --centering")
+    return max(a.size, b.size), a.centering
+
+
+def prepare_folder(run: Run) -> ModelConfig:
+    """Create the model folder's config, or check the existing one against this run and update its settings."""
+    model_dir = Path(run.model_dir)
+    if model_dir.exists() and not model_dir.is_dir():
+        raise KaokaeError(f"{model_dir} is a file, not a model folder")
+    face_size, centering = _faceset_geometry(run)
+    config = checkpoint.read_config(model_dir)
+    if config is None:
+        if model_dir.exists() and any(model_dir.iterdir()):
+            raise KaokaeError(f"{model_dir} is not empty and holds no kaokae model: choose a new or empty folder")
+        architecture = run.architecture or "original"
+        model = MODELS[architecture].Config.scaled(size=run.size, width=run.width or 1.0)
+        train = TrainConfig.from_dict(_merge(dataclasses.asdict(TrainConfig()), run.settings))
+        config = ModelConfig(architecture, json.loads(json.dumps(dataclasses.asdict(model))), face_size, centering,
+                             dataclasses.asdict(train))
+        checkpoint.write_config(model_dir, config)
+        return config
+
+    if run.architecture is not None and run.architecture != config.architecture:
+        raise KaokaeError(f"{model_dir} holds a '{config.architecture}' model; it cannot continue as "
+                          f"'{run.architecture}' (leave out --model, or train into a new folder)")
+    if run.size is not None or run.width is not None:
+        stored = model_config(config.architecture, config.model)
+        asked = MODELS[config.architecture].Config.scaled(size=run.size or stored.size, width=run.width or 1.0)
+        if run.width is None:  # only --size given: compare the size alone
+            asked = dataclasses.replace(stored, size=asked.size)
+        if asked != stored:
+            raise KaokaeError(f"{model_dir} holds a model of a different shape ({_shape(stored)}) than asked "
+                              f"({_shape(asked)}): leave out --size/--width, or train into a new folder")
+    if centering != config.centering:
+        raise KaokaeError(f"{model_dir} was trained on '{config.centering}'-centred faces, these facesets are "
+                          f"'{centering}'-centred: extract with --centering {config.centering}")
+    merged = _merge(config.train, run.settings)
+    if merged != config.train:
+        changed = ", ".join(f"{k} {config.train.get(k)} -> {v}" for k, v in _flat(merged).items()
+                            if _flat(config.train).get(k) != v)
+        progress.info(f"kaokae: changed training settings: {changed}")
+        config = dataclasses.replace(config, train=dataclasses.asdict(TrainConfig.from_dict(merged)))
+        checkpoint.write_config(model_dir, config)
+    return config
+
+
+def _merge(train: dict, settings: dict) -> dict:
+    """Training settings with `settings` applied; augmentation fields may be given at the top level."""
+    merged = json.loads(json.dumps(train))
+    augmentation_fields = {f.name for f in dataclasses.fields(Augmentation)}
+    for key, value in settings.items():
+        if key in augmentation_fields:
+            merged["augmentation"][key] = value
+        else:
+            merged[key] = value
+    return merged
+
+
+def _flat(train: dict) -> dict:
+    return {**{k: v for k, v in train.items() if k != "augmentation"}, **train.get("augmentation", {})}
+
+
+def _shape(model_cfg) -> str:
+    return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(model_cfg).items())
+
+
+def side_losses(rgb: torch.Tensor, mask: torch.Tensor | None, batch: Batch, cfg: TrainConfig
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, l1, mask loss) of one person's reconstruction, in float32."""
+    weight = pixel_weights(batch.face_mask, batch.eyes_mouth, cfg.background, cfg.eyes_mouth)
+    loss, l1 = reconstruction_loss(rgb, batch.targets, weight, cfg.l1, cfg.dssim)
+    if mask is None:
+        return loss, l1, torch.zeros((), device=loss.device)
+    m = mask_loss(mask, batch.face_mask)
+    return loss + cfg.mask * m, l1, m
+
+
+@torch.no_grad()
+def held_out_l1(model: nn.Module, data: FaceData, to: str, device: torch.device, autocast) -> float:
+    """Face-masked L1 of reconstructing unseen faces (no augmentation): how well the model generalises."""
+    total, weight_sum = 0.0, 0.0
+    for chunk in data.faces.split(64):
+        x = chunk.to(device).float() / 255
+        with autocast():
+            rgb, _ = model.swap(x[:, :3].contiguous(memory_format=_memory_format(device)), to)
+        weight = x[:, 3:4]
+        total += float(weighted_mean((rgb.float() - x[:, :3]).abs(), weight)) * float(weight.sum())
+        weight_sum += float(weight.sum())
+    return total / max(weight_sum, 1e-8)
+
+
+def _memory_format(device: torch.device) -> torch.memory_format:
+    # channels_last lets cuDNN use its fastest (tensor-core, NHWC) convolutions; on the CPU it does not help.
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
+def train(run: Run) -> nn.Module:
+    """Train (or resume) the model in `run.model_dir`; returns the trained model (on its device)."""
+    _check(run)
+    process = distributed.start(run.device)
+    try:
+        return _train(run, process)
+    finally:
+        distributed.stop(process)
+
+
+def _train(run: Run, process: distributed.Process) -> nn.Module:
+    model_dir, device, main = Path(run.model_dir), process.device, process.is_main
+    say = progress.info if main else (lambda message: None)
+    if main:
+        config = prepare_folder(run)
+        checkpoint.clean_up(model_dir)
+    distributed.barrier(process)
+    if not main:
+        config = checkpoint.read_config(model_dir)
+    cfg = TrainConfig.from_dict(config.train)
+    model_cfg = model_config(config.architecture, config.model)
+
+    data_a, held_a, _ = load_faceset(run.faceset_a, model_cfg.size, cfg.holdout, "A")
+    data_b, held_b, _ = load_faceset(run.faceset_b, model_cfg.size, cfg.holdout, "B")
+    if device.type == "cuda":  # the uint8 faces live on the GPU when they fit easily: no copy per step
+        free, _ = torch.cuda.mem_get_info(device)
+        if data_a.faces.numel() + data_b.faces.numel() < free // 4:
+            data_a, data_b = data_a.to(device), data_b.to(device)
+
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    model = build_model(config.architecture, model_cfg).to(device, memory_format=_memory_format(device))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  fused=device.type == "cuda")
+    iteration, elapsed, faces_seen = 0, 0.0, 0
+    latest = checkpoint.latest_checkpoint(model_dir)
+    if latest is not None:
+        state = checkpoint.load_checkpoint(latest, model, optimizer, device)
+        iteration, elapsed, faces_seen = state["iteration"], state["elapsed_s"], state["faces_seen"]
+        if main:
+            checkpoint.truncate_history(model_dir, iteration)
+    say(f"kaokae: {'resuming' if latest else 'new'} {config.architecture} model ({model_cfg.size} px, "
+        f"{parameter_count(model) / 1e6:.1f}M parameters) at iteration {iteration} on {device}"
+        f"{f' x {process.world_size} processes' if process.distributed else ''}: A {len(data_a)} faces, "
+        f"B {len(data_b)} faces, batch {cfg.batch_size}")
+    if run.iterations is not None and iteration >= run.iterations:
+        say(f"kaokae: {model_dir} is already at iteration {iteration} (--iterations {run.iterations}): nothing to do")
+        return model
+
+    train_model = model
+    if process.distributed:
+        train_model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    if run.compile:
+        train_model = torch.compile(train_model)
+
+    def autocast():
+        # bf16 on CUDA: tensor-core speed without loss scaling; the CPU stays in fp32 (bf16 is slower there).
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def preview_faces(data: FaceData) -> torch.Tensor:
+        index = torch.linspace(0, len(data) - 1, min(PREVIEW_FACES, len(data))).round().long()
+        faces = data.faces[index.to(data.faces.device)][:, :3].to(device).float() / 255
+        return faces.contiguous(memory_format=_memory_format(device))
+
+    preview_a, preview_b = preview_faces(data_a), preview_faces(data_b)
+    sample_gen, augment_gen = torch.Generator(), torch.Generator(device)
+    title = f"{config.architecture} {model_cfg.size} px: {model_dir.resolve().name}"
+
+    def log(record: dict) -> None:
+        with open(model_dir / checkpoint.HISTORY, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def validate() -> None:
+        if held_a is not None:
+            model.eval()
+            log({"iteration": iteration, "val_l1_a": round(held_out_l1(model, held_a, "a", device, autocast), 6),
+                 "val_l1_b": round(held_out_l1(model, held_b, "b", device, autocast), 6)})
+            model.train()
+
+    def show() -> None:
+        validate()
+        write_png(model_dir / checkpoint.PREVIEW, preview_grid(model, preview_a, preview_b, autocast))
+        loss_plot(checkpoint.read_history(model_dir), model_dir / checkpoint.LOSS_PLOT, title)
+
+    def save() -> None:
+        state = {"iteration": iteration, "elapsed_s": round(elapsed + time.monotonic() - session_start, 3),
+                 "faces_seen": faces_seen, "world_size": process.world_size, "seed": cfg.seed}
+        checkpoint.save_checkpoint(model_dir, model, optimizer, state, run.keep)
+
+    if main and iteration == 0:
+        validate()
+    session_start = window_start = time.monotonic()
+    last_saved, window_steps = iteration, 0
+    running = torch.zeros(6, device=device)
+    bar = progress.bar(total=run.iterations, desc="train", unit="it") if main else None
+    if bar is not None:
+        bar.update(iteration)
+    try:
+        with StopRequest() as stop:
+            while True:
+                sample_gen.manual_seed(step_seed(cfg.seed, process.rank, iteration, 0))
+                augment_gen.manual_seed(step_seed(cfg.seed, process.rank, iteration, 1))
+                faces_a = data_a.sample(cfg.batch_size, sample_gen, device)
+                faces_b = data_b.sample(cfg.batch_size, sample_gen, device)
+                batch_a = augment(faces_a, cfg.augmentation, augment_gen, reference=faces_b)
+                batch_b = augment(faces_b, cfg.augmentation, augment_gen, reference=faces_a)
+                memory_format = _memory_format(device)
+                with autocast():
+                    rgb_a, mask_a, rgb_b, mask_b = train_model(batch_a.inputs.contiguous(memory_format=memory_format),
+                                                               batch_b.inputs.contiguous(memory_format=memory_format))
+                loss_a, l1_a, m_a = side_losses(rgb_a, mask_a, batch_a, cfg)
+                loss_b, l1_b, m_b = side_losses(rgb_b, mask_b, batch_b, cfg)
+                optimizer.zero_grad(set_to_none=True)
+                (loss_a + loss_b).backward()
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                iteration += 1
+                window_steps += 1
+                faces_seen += 2 * cfg.batch_size * process.world_size
+                running += torch.stack([loss_a, loss_b, l1_a, l1_b, m_a, m_b]).detach()
+                if bar is not None:
+                    bar.update(1)
+
+                time_up = run.minutes is not None and time.monotonic() - session_start >= run.minutes * 60
+                if iteration % LOG_EVERY == 0:
+                    now = time.monotonic()
+                    values = (running / window_steps).tolist()
+                    speed = 2 * cfg.batch_size * process.world_size * window_steps / max(now - window_start, 1e-9)
+                    if not all(math.isfinite(v) for v in values):
+                        raise KaokaeError(f"the loss became {values[0]} at iteration {iteration}: lower --lr "
+                                          f"(now {cfg.lr}) and train again from the last checkpoint")
+                    if main:
+                        record = {"iteration": iteration, "loss_a": values[0], "loss_b": values[1],
+                                  "l1_a": values[2], "l1_b": values[3]}
+                        if model.has_mask:
+                            record.update(mask_a=values[4], mask_b=values[5])
+                        record = {k: round(v, 6) if isinstance(v, float) else v for k, v in record.items()}
+                        log({**record, "faces_per_s": round(speed, 1),
+                             "elapsed_s": round(elapsed + now - session_start, 1)})
+                        if bar is not None:
+                            bar.set_postfix_str(f"loss A {values[0]:.4f} B {values[1]:.4f}, {speed:.0f} faces/s")
+                    running.zero_()
+                    window_start, window_steps = now, 0
+                    # Every rank must stop at the same step: agree on the clock and on signals every LOG_EVERY.
+                    done = distributed.any_rank(stop.requested or time_up, process)
+                else:
+                    done = not process.distributed and (stop.requested or time_up)
+                done = done or (run.iterations is not None and iteration >= run.iterations)
+
+                if main and (iteration % run.save_every == 0 or done):
+                    save()
+                    last_saved = iteration
+                if main and (iteration % run.preview_every == 0 or done):
+                    show()
+                if done:
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+    if main:
+        say(f"kaokae: saved {model_dir} at iteration {last_saved}")
+    distributed.barrier(process)
+    return model
