@@ -1,0 +1,23 @@
+"""`kaokae demo --quick` end to end: every promised file exists and is what it says."""
+
+import cv2
+
+from kaokae.cli import main
+from kaokae.demo import QUICK
+from kaokae.media import probe
+
+
+def test_quick_demo_writes_every_promised_file(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "-o", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    for name in ["contact_sheet_A_collins.png", "contact_sheet_B_hopper.png", "training_preview.png",
+                 "training_loss.png", "summary.png"]:
+        image = cv2.imread(str(out / name))
+        assert image is not None and image.shape[0] > 64 and image.std() > 5, name
+        assert str(out / name) in printed
+    for name in ["learned_swap.mp4", "classic_swap.mp4"]:
+        info = probe(out / name)
+        assert info.frame_count == QUICK.frames and info.width == QUICK.clip_size, name
+        assert str(out / name) in printed
+    assert not list(tmp_path.glob(".demo.*")), "the demo's work folder was left behind"
