@@ -37,18 +37,22 @@ def quiet_native_stderr():
 
 
 class Solution:
-    """A mediapipe solution run with native stderr silenced (it logs again whenever the input size changes; its
-    errors still reach us as Python exceptions)."""
+    """A mediapipe solution started with native stderr silenced. The chatter comes when the graph opens (on its
+    own threads: hence the wait) and once more on the first frame; later frames run unsilenced, so that progress
+    bars and warnings other threads write meanwhile are never swallowed."""
 
     def __init__(self, make):
         with quiet_native_stderr():
             self._solution = make()
-            # The graph opens its calculators (and logs) on its own threads: wait for that inside the silence.
             self._solution._graph.wait_until_idle()
+        self._first = True
 
-    def process(self, rgb: np.ndarray):
+    def process(self, data):
+        if not self._first:
+            return self._solution.process(data)
         with quiet_native_stderr():
-            return self._solution.process(rgb)
+            self._first = False
+            return self._solution.process(data)
 
     def close(self) -> None:
         self._solution.close()

@@ -115,27 +115,30 @@ class FaceMesh:
         """(478, 2) float32 frame-pixel landmarks, or (478, 3) with `depth`: the mesh's relative depth in frame
         pixels (larger is farther from the camera)."""
         height, width = rgb.shape[:2]
-        # Hand mediapipe only the patch around the ROI (copying a whole 1080p frame into a packet costs more than
-        # the model), shrunk first when the face is large so the model's bilinear sampling does not alias.
-        half = roi.side * 0.7072 + 2  # half the diagonal: the rotated square fits
-        x0, y0 = max(int(roi.center[0] - half), 0), max(int(roi.center[1] - half), 0)
-        x1, y1 = min(int(roi.center[0] + half) + 1, width), min(int(roi.center[1] + half) + 1, height)
-        if x1 - x0 < 2 or y1 - y0 < 2:
+        # Hand mediapipe only a square patch around the ROI (copying a whole 1080p frame into a packet costs more
+        # than the model). Square, padded with black where it leaves the frame, because mediapipe maps a rotated
+        # ROI's landmarks back correctly only in a square image; shrunk when the face is large, so the model's
+        # bilinear sampling does not alias.
+        side = int(np.ceil(roi.side * 1.4143)) + 4  # the rotated square fits whatever its angle
+        x0, y0 = int(np.floor(roi.center[0] - side / 2)), int(np.floor(roi.center[1] - side / 2))
+        inside_x0, inside_y0 = max(x0, 0), max(y0, 0)
+        inside_x1, inside_y1 = min(x0 + side, width), min(y0 + side, height)
+        if inside_x1 - inside_x0 < 2 or inside_y1 - inside_y0 < 2:
             return None
-        patch = rgb[y0:y1, x0:x1]
-        scale = min(1.0, 2 * MODEL_INPUT / roi.side)
-        if scale < 1.0:
-            patch = cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        patch = np.ascontiguousarray(patch)
-        ph, pw = patch.shape[:2]
-        cx, cy = (roi.center[0] - x0) * scale, (roi.center[1] - y0) * scale
-        side = roi.side * scale
-        rect = rect_pb2.NormalizedRect(x_center=cx / pw, y_center=cy / ph, width=side / pw, height=side / ph,
-                                       rotation=roi.angle)
-        result = self._mp.process({"image": patch, "roi": rect}).face_landmarks
+        patch = rgb[inside_y0:inside_y1, inside_x0:inside_x1]
+        if patch.shape[:2] != (side, side):
+            patch = cv2.copyMakeBorder(patch, inside_y0 - y0, y0 + side - inside_y1, inside_x0 - x0,
+                                       x0 + side - inside_x1, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        if roi.side > 2 * MODEL_INPUT:
+            shrunk = max(2, round(side * 2 * MODEL_INPUT / roi.side))
+            patch = cv2.resize(patch, (shrunk, shrunk), interpolation=cv2.INTER_AREA)
+        rect = rect_pb2.NormalizedRect(x_center=(roi.center[0] - x0) / side, y_center=(roi.center[1] - y0) / side,
+                                       width=roi.side / side, height=roi.side / side, rotation=roi.angle)
+        result = self._mp.process({"image": np.ascontiguousarray(patch), "roi": rect}).face_landmarks
         if result is None:
             return None
-        points = np.array([(p.x * pw, p.y * ph, p.z * pw) for p in result.landmark], np.float64) / scale
+        # Normalised patch coordinates; the patch is `side` frame pixels square whatever it was resized to.
+        points = np.array([(p.x, p.y, p.z) for p in result.landmark], np.float64) * side
         points[:, 0] += x0
         points[:, 1] += y0
         return (points if depth else points[:, :2]).astype(np.float32)
