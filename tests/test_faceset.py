@@ -43,7 +43,8 @@ def write_faceset(path, found, mode="new", reject=()):
         if info.path not in sources:
             sources[info.path] = writer.add_source(info)
         writer.add(aligned, source_index=sources[info.path], frame_index=0, frame_time=0.0, track_id=None,
-                   score=face.score, blur=sharpness(aligned), yaw=float(k), pitch=-float(k), roll=0.5,
+                   score=face.score, blur=sharpness(aligned), yaw=float(k) if k != 4 else np.nan, pitch=-float(k),
+                   roll=0.5,
                    landmarks=face.landmarks, matrix=matrix, box=face.box,
                    identity=np.full(128, k, np.float32) if k % 2 else None,
                    reason="other-person" if k in reject else None)
@@ -78,6 +79,8 @@ def test_round_trip_keeps_every_array_and_face(tmp_path, found):
     assert list(fs.frame_lookup(0, 0)) == [0, 1] and list(fs.frame_lookup(1, 0)) == [2]
     assert len(fs.frame_lookup(7, 0)) == 0
     assert fs.entries[3].yaw == 3.0 and fs.entries[3].pitch == -3.0
+    assert np.isnan(fs.entries[4].yaw) and np.isnan(fs.poses[4, 0])  # unknown pose: null in strict JSON
+    json.loads((tmp_path / "fs" / "alignments.json").read_text(), parse_constant=lambda c: 1 / 0)
     assert not list(tmp_path.glob(".fs.partial-*"))
 
 

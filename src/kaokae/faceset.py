@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -71,7 +72,8 @@ class FaceEntry:
     def to_json(self) -> dict:
         d = asdict(self)
         for key, digits in (("frame_time", 6), ("score", 4), ("blur", 2), ("yaw", 2), ("pitch", 2), ("roll", 2)):
-            d[key] = round(float(d[key]), digits)
+            value = float(d[key])
+            d[key] = None if math.isnan(value) else round(value, digits)  # JSON has no NaN: unknown is null
         if d["reason"] is None:
             del d["reason"]
         return d
@@ -83,6 +85,9 @@ class FaceEntry:
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")
         entry = cls(**d)
+        for key in ("blur", "yaw", "pitch", "roll"):
+            if getattr(entry, key) is None:
+                setattr(entry, key, math.nan)
         if not isinstance(entry.file, str) or not isinstance(entry.source_index, int):
             raise ValueError("bad file or source_index")
         return entry
@@ -537,10 +542,10 @@ def _dumps(document: dict) -> str:
     lines = []
     for key, value in document.items():
         if isinstance(value, list) and value:
-            items = ",\n".join(f"  {json.dumps(item)}" for item in value)
+            items = ",\n".join(f"  {json.dumps(item, allow_nan=False)}" for item in value)
             lines.append(f" {json.dumps(key)}: [\n{items}\n ]")
         else:
-            lines.append(f" {json.dumps(key)}: {json.dumps(value)}")
+            lines.append(f" {json.dumps(key)}: {json.dumps(value, allow_nan=False)}")
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 

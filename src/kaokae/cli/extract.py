@@ -21,11 +21,12 @@ def register(subparsers) -> None:
                    help="face: the face fills the square (what swap models train on); head: zoomed out so hair, "
                         "ears and chin fit (default face)")
     p.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
-                   help="BlazeFace model: short range (near faces), full range (far and small faces), or auto "
-                        "(both, chosen by face size; default)")
+                   help="BlazeFace model: short range (near faces), full range (far faces), or auto (both on the "
+                        "whole frame, plus the full-range model on tiles to find small faces; default)")
     p.add_argument("--max-faces", type=int, default=10, metavar="N", help="at most N faces per frame (default 10)")
     p.add_argument("--min-size", type=float, default=0.0, metavar="PX",
-                   help="ignore faces smaller than PX pixels (longer side of the face box; default 0)")
+                   help="ignore faces smaller than PX pixels (longer side of the face box; default 0). A larger "
+                        "value also skips the tile passes that look for small faces, which is faster")
     p.add_argument("--min-score", type=float, default=0.5, metavar="S",
                    help="detector confidence threshold, 0-1 (default 0.5)")
     p.add_argument("--every", type=int, default=1, metavar="N", help="search every N-th video frame only (default 1)")
@@ -37,7 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--identity", action="store_true",
                    help="store a 128-D identity embedding for every face (dlib ResNet; ~0.1-0.2 s per face)")
     p.add_argument("--only", nargs="+", type=Path, metavar="REF", default=[],
-                   help="keep only faces of the person in these photos; other people's faces go to rejected/")
+                   help="keep only faces of the person in these photos (give it after the inputs); other people's "
+                        "faces go to rejected/. Checked on each track's first face and every 10 searched frames")
     p.add_argument("--threshold", type=float, default=0.6,
                    help="--only: identity distance at or below which a face counts as the same person (default 0.6)")
     mode = p.add_mutually_exclusive_group()
@@ -85,7 +87,9 @@ def register(subparsers) -> None:
     p.add_argument("--threshold", type=float, default=0.6, help="--not-like: identity distance threshold (default 0.6)")
     p.add_argument("--near-duplicates", type=float, metavar="D",
                    help="reject a face that differs from a face kept before it by at most D grey levels (RMS over "
-                        "32x32 grey thumbnails, 0-255; about 3 removes repeated still frames)")
+                        "32x32 grey thumbnails, 0-255). Consecutive frames of a talking head are ~1-8 apart (median "
+                        "~3), frames seconds apart 10-30: D=5 keeps about half of a 30 fps talking-head clip, D=8 "
+                        "a quarter")
     add_quiet(p)
     p.set_defaults(run=run_filter)
 

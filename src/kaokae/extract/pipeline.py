@@ -7,16 +7,20 @@ landmarks) is the only one the run waits for.
 
 import math
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from kaokae import progress
 from kaokae.errors import KaokaeError, NothingFoundError
-from kaokae.extract.contact_sheet import SHEET_FACES, contact_sheet, label_tile
+from kaokae.extract.contact_sheet import SHEET_FACES, TILE, contact_sheet, label_tile
 from kaokae.extract.sample import EvenSample, prefetch
-from kaokae.faces import FaceFinder, align_matrix, sharpness, warp_face
+from kaokae.faces import Face, FaceFinder, align_matrix, sharpness, warp_face
+from kaokae.faces.identity import IdentityEncoder, identity_distance
 from kaokae.faces.pose import head_pose
 from kaokae.faces.track import FaceTracker
 from kaokae.faceset import FaceSet, FaceSetWriter
@@ -81,8 +85,6 @@ def extract(inputs: list[str | Path], output: str | Path, options: ExtractOption
           FaceFinder(options.max_faces, options.min_size, options.min_score, options.detector) as finder):
         encoder, refs = None, []
         if options.identity or options.only:
-            from kaokae.faces.identity import IdentityEncoder
-
             encoder = IdentityEncoder()
             refs = [reference_embedding(finder, encoder, path) for path in options.only]
         run = _Run(options, finder, encoder, refs)
@@ -92,8 +94,7 @@ def extract(inputs: list[str | Path], output: str | Path, options: ExtractOption
         if not run.kept:
             raise NothingFoundError(run.nothing_found_message(len(infos)))  # the writer leaves nothing behind
         faceset = writer.commit()
-    sheet = contact_sheet(run.sample.result(), run.rejected_sample.result(), run.sheet_title(len(infos)))
-    write_image(faceset.path / "contact_sheet.png", sheet)
+    write_image(faceset.path / "contact_sheet.png", run.sheet(len(infos)))
     return ExtractResult(faceset, run.frames, run.kept, run.rejected, time.perf_counter() - start, len(infos),
                          bool(options.only))
 
@@ -126,8 +127,33 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+@dataclass
+class _Found:
+    """A face waiting for its measurements (computed in a worker thread) before it goes to the writer."""
+
+    measured: Future  # -> (aligned, matrix, blur, (yaw, pitch, roll))
+    source_index: int
+    frame_index: int
+    frame_time: float
+    track_id: int | None
+    face: Face
+    identity: np.ndarray | None
+    reason: str | None
+
+
+def measure(rgb: np.ndarray, landmarks: np.ndarray, size: int, centering: str):
+    """Align one face and measure it: (aligned face, frame->face matrix, blur score, (yaw, pitch, roll))."""
+    matrix = align_matrix(landmarks, size, centering)
+    aligned = warp_face(rgb, matrix, size)
+    return aligned, matrix, sharpness(aligned), head_pose(landmarks, (rgb.shape[1], rgb.shape[0]))
+
+
 class _Run:
-    """The state of one extract: counters, --only decisions per track, the contact-sheet samples."""
+    """The state of one extract: counters, --only decisions per track, the contact-sheet samples.
+
+    The main thread runs the tracker (the slow part); aligning and measuring each face runs in two worker threads
+    beside it (OpenCV releases the GIL), and faces reach the writer in the order they were found.
+    """
 
     def __init__(self, options: ExtractOptions, finder: FaceFinder, encoder, refs: list[np.ndarray]):
         self.options = options
@@ -137,6 +163,7 @@ class _Run:
         self.frames = self.kept = self.rejected = 0
         self.sample = EvenSample(SHEET_FACES)
         self.rejected_sample = EvenSample(8)
+        self.pending: deque[_Found] = deque()
 
     def source(self, writer: FaceSetWriter, info, bar) -> None:
         o = self.options
@@ -145,9 +172,9 @@ class _Run:
         if info.kind == "video":
             tracker = FaceTracker(self.finder, redetect_every=o.redetect_every, smoothing=o.smooth,
                                   fps=float(info.fps or 30))
-        checks: dict[int, tuple[int, float, np.ndarray]] = {}  # track id -> (frames count at check, distance, emb)
+        checks: dict[int, tuple[int, float]] = {}  # track id -> (frames searched at the check, distance)
         found = searched = 0
-        with open_media(info.path) as reader:
+        with open_media(info.path) as reader, ThreadPoolExecutor(2, thread_name_prefix="kaokae-align") as pool:
             for frame in prefetch(reader.frames(every=o.every)):
                 rgb = frame.image
                 if tracker is not None:
@@ -156,12 +183,19 @@ class _Run:
                     faces = [(None, face) for face in self.finder.find(rgb)]
                 for track_id, face in faces:
                     identity, reason = self._identity(rgb, face, track_id, checks)
-                    self._save(writer, source_index, frame, track_id, face, identity, reason)
+                    measured = pool.submit(measure, rgb, face.landmarks, o.size, o.centering)
+                    self.pending.append(_Found(measured, source_index, frame.index, frame.time, track_id, face,
+                                               identity, reason))
+                # hand finished faces to the writer in order; wait only when too many frames are held in memory
+                while self.pending and (self.pending[0].measured.done() or len(self.pending) > 16):
+                    self._save(writer, self.pending.popleft())
                 found += len(faces)
                 searched += 1
                 self.frames += 1
                 bar.update(1)
                 bar.set_postfix(faces=self.kept, refresh=False)
+            while self.pending:
+                self._save(writer, self.pending.popleft())
         progress.info(f"{Path(info.path).name}: {plural(found, 'face')} in {plural(searched, 'frame')}")
 
     def _identity(self, rgb, face, track_id, checks) -> tuple[np.ndarray | None, str | None]:
@@ -173,37 +207,36 @@ class _Run:
         last = checks.get(track_id) if track_id is not None else None
         embedding = None
         if self.options.identity or last is None or self.frames - last[0] >= ONLY_RECHECK_EVERY:
-            from kaokae.faces.identity import identity_distance
-
             embedding = self.encoder.embed(rgb, face)
             distance = min(identity_distance(embedding, ref) for ref in self.refs)
             if track_id is not None:
-                checks[track_id] = (self.frames, distance, embedding)
+                checks[track_id] = (self.frames, distance)
         else:
             distance = last[1]
         return embedding, (None if distance <= self.options.threshold else REJECT_OTHER_PERSON)
 
-    def _save(self, writer, source_index, frame, track_id, face, identity, reason) -> None:
-        """Align the face, measure it and hand it to the writer; keep a contact-sheet tile if the sample wants one."""
-        o = self.options
-        rgb = frame.image
-        matrix = align_matrix(face.landmarks, o.size, o.centering)
-        aligned = warp_face(rgb, matrix, o.size)
-        yaw, pitch, roll = head_pose(face.landmarks, (rgb.shape[1], rgb.shape[0]))
-        writer.add(aligned, source_index=source_index, frame_index=frame.index, frame_time=frame.time,
-                           track_id=track_id, score=face.score, blur=sharpness(aligned), yaw=yaw, pitch=pitch,
-                           roll=roll, landmarks=face.landmarks, matrix=matrix, box=face.box, identity=identity,
-                           reason=reason)
-        sample = self.rejected_sample if reason else self.sample
-        if sample.wants():
-            label = f"s{source_index} f{frame.index}" + ("" if track_id is None else f" t{track_id}")
-            sample.add(label_tile(aligned, label, rejected=bool(reason)))
+    def _save(self, writer: FaceSetWriter, found: _Found) -> None:
+        aligned, matrix, blur, (yaw, pitch, roll) = found.measured.result()
+        face = found.face
+        writer.add(aligned, source_index=found.source_index, frame_index=found.frame_index,
+                   frame_time=found.frame_time, track_id=found.track_id, score=face.score, blur=blur, yaw=yaw,
+                   pitch=pitch, roll=roll, landmarks=face.landmarks, matrix=matrix, box=face.box,
+                   identity=found.identity, reason=found.reason)
+        sample = self.rejected_sample if found.reason else self.sample
+        label = f"s{found.source_index} f{found.frame_index}" + ("" if found.track_id is None else f" t{found.track_id}")
+        if sample.wants():  # a small copy: the sheet is drawn at the end, when the sample is final
+            sample.add((cv2.resize(aligned, (TILE, TILE), interpolation=cv2.INTER_AREA), label, bool(found.reason)))
         else:
             sample.add()
-        if reason:
+        if found.reason:
             self.rejected += 1
         else:
             self.kept += 1
+
+    def sheet(self, sources: int) -> np.ndarray:
+        kept = [label_tile(*item) for item in self.sample.result()]
+        rejected = [label_tile(*item) for item in self.rejected_sample.result()]
+        return contact_sheet(kept, rejected, self.sheet_title(sources))
 
     def nothing_found_message(self, sources: int) -> str:
         where = f"{plural(self.frames, 'frame')} of {plural(sources, 'input')} searched"

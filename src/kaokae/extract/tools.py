@@ -91,7 +91,8 @@ def coverage_plot(fs: FaceSet, dest: Path) -> None:
     """Yaw/pitch coverage: where the faces' head poses fall (a 2-D histogram, 5 degree bins), written atomically."""
     from matplotlib.figure import Figure  # import here: matplotlib is slow to import and only info needs it
 
-    poses = fs.poses
+    poses = fs.poses[~np.isnan(fs.poses).any(1)]
+    poses = np.clip(poses, [-90, -60, -180], [90, 60, 180])  # beyond the axes: counted in the edge bins
     fig = Figure(figsize=(7, 4.6), dpi=100)
     ax = fig.add_subplot()
     bins = (np.arange(-90, 91, 5), np.arange(-60, 61, 5))
