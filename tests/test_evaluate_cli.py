@@ -7,6 +7,7 @@ import pytest
 from conftest import data_file
 from kaokae.cli import main
 from kaokae.media import read_image
+from kaokae.provenance import verify
 
 OBAMA_CLIP = "styletalk/samples/source_video/video/Obama_clip1.mp4"  # 256x256
 OBAMA_UNCROPPED = "edtalk/test_data/uncrop_Obama.mp4"  # 450x450
@@ -35,6 +36,7 @@ def test_a_video_against_itself_scores_as_its_own_source(tmp_path, capsys):
     png = read_image(tmp_path / "report.png")
     assert png.shape[1] == 1100 and png.shape[0] > 400
     assert png.std() > 20  # faces and bars, not a blank canvas
+    assert verify(tmp_path / "report.png").labelled  # it shows (what may be) swapped faces: labelled synthetic
 
 
 def run_error(capsys, argv: list[str]) -> str:

@@ -8,8 +8,9 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kaokae.atomic import atomic_path  # noqa: E402
 from kaokae.evaluate.report import COLUMNS, SOURCE_ROW, Report  # noqa: E402
+from kaokae.media import write_image  # noqa: E402
+from kaokae.provenance import Labeller  # noqa: E402
 
 # One panel per metric: (title, table columns drawn as grouped bars, y range or None for automatic).
 PANELS = [
@@ -98,6 +99,9 @@ def report_figure(report: Report, path: str | Path, columns: int = 5) -> None:
             ax.set_ylim(bottom=0)
             ax.margins(y=0.2)
     fig.suptitle("kaokae evaluate: sample faces (source, then each system) and metrics", fontsize=10)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
+    fig.canvas.draw()
+    rgb = np.ascontiguousarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
     plt.close(fig)
+    # The picture shows swapped faces: it carries the synthetic-media label like every image kaokae writes.
+    labeller = Labeller("kaokae evaluate")
+    write_image(path, labeller.mark(rgb), xmp=labeller.xmp)

@@ -68,9 +68,9 @@ def converted_frames(model_dir: str | Path, media: Path, frames: Iterator[Frame]
         locate.close()
 
 
-def target_inputs(target: str | Path, model: SwapModel, holdout: int, most: int = MAX_RECONSTRUCTION_FACES
+def person_inputs(target: str | Path, model: SwapModel, holdout: int, most: int = MAX_RECONSTRUCTION_FACES
                   ) -> tuple[list[np.ndarray], str]:
-    """B's faces as the model sees them, and where they came from (said in the report).
+    """A person's faces as the model sees them, and where they came from (said in the report).
 
     A faceset gives its last `holdout` faces when the model held that many out (the faces training never saw), else
     all of its faces; photos and videos are aligned the way convert aligns faces.
@@ -130,7 +130,7 @@ def reconstruction(model_dir: str | Path, a_inputs: list[np.ndarray], target: st
         a_inputs = [a_inputs[k] for k in spread(len(a_inputs), MAX_RECONSTRUCTION_FACES)]
         result["a_ssim"], result["a_psnr"] = reconstruction_scores(to_a, a_inputs)
         result["a_faces"] = len(a_inputs)
-    b_inputs, where = target_inputs(target, to_b, holdout)
+    b_inputs, where = person_inputs(target, to_b, holdout)
     if not b_inputs:
         progress.warn(f"no face of B found in {target}: no B->B reconstruction")
     else:

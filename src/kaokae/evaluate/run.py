@@ -63,11 +63,12 @@ def score_pairs(pairs: Iterable[tuple[np.ndarray, list[np.ndarray]]], names: lis
 
 def evaluate_videos(swapped: dict[str, str | Path], source: str | Path, target: str | Path | None = None,
                     gallery: str | Path | None = None, start: float = 0.0, frames: int = DEFAULT_FRAMES,
-                    with_source_row: bool = True) -> Report:
+                    with_source_row: bool = True, source_identity: str | Path | None = None) -> Report:
     """Score swapped videos (name -> path) against the video they were made from, frame i against frame i.
 
     target: B's faceset or photos (identity distance to B, and retrieval); gallery: a folder of one sub-folder per
-    other person. Evaluates `frames` consecutive frames (0: all) from `start` seconds.
+    other person. Evaluates `frames` consecutive frames (0: all) from `start` seconds. source_identity: A's faceset
+    or photos for A's identity (default: the source video itself).
     """
     source = Path(source)
     info_source = probe(source)
@@ -83,7 +84,7 @@ def evaluate_videos(swapped: dict[str, str | Path], source: str | Path, target: 
             progress.warn(f"{Path(path).name} has {info.frame_count} frames, {source.name} "
                           f"{info_source.frame_count}: comparing frame by frame up to the shorter")
         shortest = min(shortest, info.frame_count)
-    refs = identity_references(target, source, gallery)
+    refs = identity_references(target, source_identity or source, gallery)
     names = list(swapped) + ([SOURCE_ROW] if with_source_row else [])
 
     def pairs():

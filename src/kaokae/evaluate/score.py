@@ -15,7 +15,8 @@ from kaokae.evaluate.pose import head_pose
 
 SAMPLE_SIZE = 160  # side of the face thumbnails kept for the report's picture
 SAMPLE_MARGIN = 1.6  # thumbnails show this many times the detector's box (HOG's box is brows to chin, tight)
-MATCH_IOU = 0.3  # a face found in the swapped frame is the source face when their boxes overlap this much
+MATCH_IOU = 0.3
+MAX_SAMPLES = 16  # thumbnails kept per system, spread over the video (memory stays flat however long it is)  # a face found in the swapped frame is the source face when their boxes overlap this much
 
 
 @dataclass
@@ -79,6 +80,7 @@ class SwapScorer:
     frames: list[FrameScore] = field(default_factory=list)
     samples: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)  # (index, source, swapped)
     _previous: tuple[np.ndarray, np.ndarray] | None = None
+    _sample_every: int = 1
 
     def add(self, source_rgb: np.ndarray, swapped_rgb: np.ndarray, source: SourceFace | None | bool = True) -> None:
         """Score the next frame pair. `source`: the source frame's SourceFace when already measured (or None when
@@ -112,7 +114,17 @@ class SwapScorer:
             previous_source, previous_swapped = self._previous
             score.source_motion = metrics.face_motion(previous_source, source_rgb, box)
             score.swapped_motion = metrics.face_motion(previous_swapped, swapped_rgb, box)
-        self.samples.append((score.index, face_thumbnail(source_rgb, box), face_thumbnail(swapped_rgb, box)))
+        self._keep_sample(score.index, source_rgb, swapped_rgb, box)
+
+    def _keep_sample(self, index: int, source_rgb: np.ndarray, swapped_rgb: np.ndarray, box: np.ndarray) -> None:
+        """Every `_sample_every`-th frame; when there are too many, every other one goes and the step doubles. The
+        rule depends only on frame indices, so systems scored on the same frames keep the same ones."""
+        if index % self._sample_every:
+            return
+        self.samples.append((index, face_thumbnail(source_rgb, box), face_thumbnail(swapped_rgb, box)))
+        if len(self.samples) > MAX_SAMPLES:
+            self._sample_every *= 2
+            self.samples = [s for s in self.samples if s[0] % self._sample_every == 0]
 
     def summary(self, references: References) -> dict:
         """The metrics over every frame so far (means; None where nothing could be measured)."""
