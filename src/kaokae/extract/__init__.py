@@ -1,7 +1,15 @@
-"""media -> faceset, and the faceset tools (info, sort, filter, contact sheet)."""
+"""media -> faceset (`extract`), and the faceset tools (info, sort, filter, contact sheet)."""
 
-from kaokae.extract.pipeline import ExtractOptions, ExtractResult, extract
 from kaokae.extract.tools import FaceSetSummary, faceset_info, filter_faceset, sort_faceset
 
 __all__ = ["ExtractOptions", "ExtractResult", "extract", "FaceSetSummary", "faceset_info", "filter_faceset",
            "sort_faceset"]
+
+
+def __getattr__(name: str):
+    # The pipeline pulls in mediapipe and dlib (a second to import): only when it is used, so `faceset info` is quick.
+    if name in ("ExtractOptions", "ExtractResult", "extract"):
+        from kaokae.extract import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'kaokae.extract' has no attribute {name!r}")

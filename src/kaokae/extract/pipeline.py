@@ -1,8 +1,9 @@
 """media -> faceset: find every face in videos, images and folders, align it and save it with its geometry.
 
 Videos go through the tracker (track ids, smoothed landmarks); stills through the finder. Decoding runs in a
-background thread ahead of detection and PNGs are written by a small thread pool, so the slow step (detection and
-landmarks) is the only one the run waits for.
+background thread ahead of detection, aligning and measuring each face in two worker threads beside it, and PNGs are
+written by the faceset writer's own small pool, so the slow step (detection and landmarks) is the one the run waits
+for.
 """
 
 import math
@@ -112,7 +113,8 @@ def _check_options(o: ExtractOptions) -> None:
         raise KaokaeError(f"--threshold must be above 0, not {o.threshold}")
 
 
-def reference_embedding(finder: FaceFinder, encoder, path: Path) -> np.ndarray:
+def reference_embedding(finder: FaceFinder, encoder: IdentityEncoder, path: str | Path) -> np.ndarray:
+    """The 128-D embedding of the (largest) face in a reference photo."""
     rgb = read_image(path)
     faces = finder.find(rgb)
     if not faces:

@@ -127,8 +127,8 @@ def sort_faceset(path: str | Path, by: str, refs: list[str | Path] = ()) -> Face
     elif by == "yaw":
         order = np.argsort(fs.poses[:, 0], kind="stable")
     else:
-        fs, embeddings = _embeddings(fs)
-        order = np.argsort(_identity_distances(embeddings, refs), kind="stable")
+        fs, distances = _identity_distances(fs, refs)
+        order = np.argsort(distances, kind="stable")
     return fs.rearrange(order, renumber=True)
 
 
@@ -146,8 +146,8 @@ def filter_faceset(path: str | Path, blur_below: float | None = None, not_like: 
     fs = FaceSet.open(path)
     reject: dict[int, str] = {}
     if not_like:
-        fs, embeddings = _embeddings(fs)
-        for i in np.flatnonzero(_identity_distances(embeddings, not_like) > threshold):
+        fs, distances = _identity_distances(fs, not_like)
+        for i in np.flatnonzero(distances > threshold):
             reject[int(i)] = REJECT_OTHER_PERSON
     if blur_below is not None:
         for i in np.flatnonzero(fs.blur < blur_below):
@@ -198,40 +198,25 @@ def near_duplicate_indices(fs: FaceSet, indices: list[int], distance: float) -> 
 # ---- identity of aligned faces
 
 
-def _embeddings(fs: FaceSet) -> tuple[FaceSet, np.ndarray]:
-    """Every face's 128-D embedding; the ones not yet in the faceset are computed and stored in it (a cache)."""
+def _identity_distances(fs: FaceSet, refs: list[str | Path]) -> tuple[FaceSet, np.ndarray]:
+    """Each face's identity distance to the nearest reference photo, or to the faceset's mean embedding without
+    refs. Embeddings the faceset lacks are computed on the aligned faces and stored in it (a cache for next time)."""
+    from kaokae.extract.pipeline import reference_embedding
+    from kaokae.faces import Face, FaceFinder
+    from kaokae.faces.identity import IdentityEncoder, identity_distance
+
+    encoder = IdentityEncoder()
+    with FaceFinder() as finder:  # the references first: a photo without a face fails before the long part
+        references = [reference_embedding(finder, encoder, ref) for ref in refs]
     missing = [i for i in range(len(fs)) if not fs.entries[i].has_identity]
     if missing:
-        from kaokae.faces import Face
-        from kaokae.faces.identity import IdentityEncoder
-
-        encoder = IdentityEncoder()
         vectors = []
         for i in progress.track(missing, desc="identity", unit="face"):
             landmarks = fs.face_landmarks[i]
             box = np.concatenate([landmarks.min(0), landmarks.max(0)]).astype(np.float32)
             vectors.append(encoder.embed(fs.load_face(i), Face(box, 1.0, landmarks)))
         fs = fs.set_identity(missing, np.stack(vectors))
-    return fs, fs.identity
-
-
-def _identity_distances(embeddings: np.ndarray, refs: list[str | Path]) -> np.ndarray:
-    """Each face's distance to the nearest reference photo, or to the faceset's mean embedding without refs."""
-    if not refs:
-        centroid = embeddings.mean(0)
-        return np.linalg.norm(embeddings - centroid, axis=1)
-    from kaokae.faces import FaceFinder
-    from kaokae.faces.identity import IdentityEncoder
-    from kaokae.media import read_image
-
-    encoder = IdentityEncoder()
-    references = []
-    with FaceFinder() as finder:
-        for ref in refs:
-            rgb = read_image(ref)
-            faces = finder.find(rgb)
-            if not faces:
-                raise KaokaeError(f"no face found in the reference photo {ref}")
-            references.append(encoder.embed(rgb, max(faces, key=lambda f: f.size)))
-    distances = np.linalg.norm(embeddings[:, None, :] - np.stack(references)[None], axis=2)
-    return distances.min(1)
+    embeddings = fs.identity
+    if not references:
+        return fs, identity_distance(embeddings.mean(0), embeddings)
+    return fs, np.min([identity_distance(ref, embeddings) for ref in references], axis=0)
