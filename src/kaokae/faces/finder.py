@@ -21,7 +21,8 @@ class Face:
 
 
 class FaceFinder:
-    """Every face in an RGB image: multi-pass BlazeFace detection, then 478 landmarks per face on an upright crop.
+    """Every face in an RGB image: multi-pass BlazeFace detection, then 478 landmarks per face from the landmark
+    model run on the face's own (rotated) region, which also drops detector false positives.
 
     max_faces: keep at most this many (the highest-scoring); min_size: drop faces smaller than this (pixels, the
     longer side of the landmarks' box); min_score: detector confidence threshold; detector: "auto", "short" or "full"
@@ -36,6 +37,7 @@ class FaceFinder:
         self.mesh = FaceMesh()
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Detections only (boxes, scores, 6 keypoints), best first; `find` adds the landmarks."""
         return self.detector.detect(rgb)
 
     def landmarks_for(self, rgb: np.ndarray, detection: Detection, depth: bool = False) -> np.ndarray | None:
