@@ -405,6 +405,7 @@ class FaceSetWriter:
         """Write the alignments and make the faceset visible at its destination."""
         self._wait()
         self._done = True
+        _flush_to_disk()
         arrays, rejected_arrays = (self._stack(False), self._stack(True))
         meta = {"size": self.size, "centering": self.centering}
         if self.base is not None:
@@ -414,8 +415,6 @@ class FaceSetWriter:
                              _concat(base.rejected_arrays, rejected_arrays), [])
             return FaceSet.open(self.dest)
         _write_alignments(self.root, meta, self.sources, self.entries, arrays, self.rejected, rejected_arrays)
-        atomic.fsync_dir(self.root / "faces")
-        atomic.fsync_dir(self.root / "rejected")
         atomic.fsync_dir(self.root)
         old = None
         if self.dest.exists():
@@ -501,18 +500,28 @@ def _read_png(path: Path, size: int) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+# zlib level 1 with Huffman coding only: on aligned face photos 20-30% faster than OpenCV's default level 1 and
+# slightly smaller (LZ77 string matching finds little in photographic residuals).
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+
+
 def _write_png(path: Path, rgb: np.ndarray) -> None:
-    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    """Write one face. No fsync here (one per face costs more than the encoding): `_flush_to_disk` flushes them
+    all at once before the alignments that reference them are committed."""
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_PARAMS)
     if not ok:
         raise KaokaeError(f"cannot encode {path}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(png.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
+        path.write_bytes(png.tobytes())
     except OSError as e:
         raise KaokaeError(f"cannot write {path}: {e.strerror}") from None
+
+
+def _flush_to_disk() -> None:
+    """Make the written faces durable before the alignments that reference them: one sync(2) for all of them
+    (a kill needs none of this; a power cut would otherwise leave empty PNGs behind committed alignments)."""
+    os.sync()
 
 
 def _write_alignments(root: Path, meta: dict, sources: list[Source], entries: list[FaceEntry],
