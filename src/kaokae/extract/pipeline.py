@@ -198,7 +198,9 @@ class _Run:
                 bar.set_postfix(faces=self.kept, refresh=False)
             while self.pending:
                 self._save(writer, self.pending.popleft())
+        bar.clear()  # the status line goes above the bar, not into it
         progress.info(f"{Path(info.path).name}: {plural(found, 'face')} in {plural(searched, 'frame')}")
+        bar.refresh()
 
     def _identity(self, rgb, face, track_id, checks) -> tuple[np.ndarray | None, str | None]:
         """(embedding if computed for this face, rejection reason or None)."""
