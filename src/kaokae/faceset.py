@@ -429,6 +429,10 @@ class FaceSetWriter:
             shutil.rmtree(old, ignore_errors=True)
         return FaceSet.open(self.dest)
 
+    def close(self) -> FaceSet | None:
+        """Commit unless already committed or aborted (what leaving the `with` block without an error does)."""
+        return None if self._done else self.commit()
+
     def abort(self) -> None:
         """Leave the destination as it was: remove the hidden folder, or the PNGs this writer appended."""
         if self._done:
@@ -448,8 +452,8 @@ class FaceSetWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
-        elif not self._done:
-            self.commit()
+        else:
+            self.close()
 
     def _wait(self) -> None:
         try:
