@@ -1,0 +1,241 @@
+"""kaokae convert on real faces, with a tiny model trained here in seconds (it swaps badly, but it swaps: what is
+tested is the pipeline around it, not the model's quality)."""
+
+import shutil
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import data_file
+from kaokae.cli import main
+from kaokae.composite import FACE_OVAL, face_size
+from kaokae.convert import Converter, ConvertOptions, SwapModel
+from kaokae.convert.locate import DetectedFaces, DetectOptions
+from kaokae.convert.output import PREVIEW_HEIGHT
+from kaokae.extract import ExtractOptions, extract
+from kaokae.faces import FaceFinder
+from kaokae.faceset import FaceSet
+from kaokae.media import VideoWriter, open_media, probe, read_image
+from kaokae.train import Run, train
+
+CLIP = "real3dportrait/data/raw/examples/May_5s.mp4"  # 512x512, 25 fps, AAC audio
+OTHER = "edtalk/test_data/pose_source2.mp4"
+TWO_PEOPLE = "face_recognition/examples/knn_examples/test/obama_and_biden.jpg"
+BIDEN = "face_recognition/examples/knn_examples/train/biden/biden.jpg"
+NO_FACE = "dlib/examples/faces/dogs.jpg"
+CLIP_FRAMES = 40
+
+
+def cut_clip(source: Path, dest: Path, frames: int) -> None:
+    """The first `frames` video packets of `source` and the audio beside them, copied unchanged (no re-encode)."""
+    with av.open(str(source)) as src, av.open(str(dest), "w") as out:
+        video, audio = src.streams.video[0], src.streams.audio[0]
+        streams = {video.index: out.add_stream_from_template(video), audio.index: out.add_stream_from_template(audio)}
+        end, count = None, 0
+        for packet in src.demux(video, audio):
+            if packet.dts is None:
+                continue
+            if packet.stream.index == video.index:
+                if count == frames:
+                    end = float(packet.pts * packet.time_base)
+                    continue
+                count += 1
+            elif end is not None and packet.pts * packet.time_base >= end:
+                break
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+
+
+def audio_seconds(path: Path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        packets = [p for p in container.demux(stream) if p.dts is not None]
+        return float((packets[-1].pts + packets[-1].duration - packets[0].pts) * stream.time_base)
+
+
+def face_region(landmarks: np.ndarray, shape, grow: float) -> np.ndarray:
+    """Bool mask of the face oval grown (or shrunk, grow < 0) by `grow` x the face's size."""
+    region = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(region, [np.round(landmarks[FACE_OVAL]).astype(np.int32)], 1)
+    k = 2 * int(abs(grow) * face_size(landmarks)) + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    return (cv2.dilate(region, kernel) if grow > 0 else cv2.erode(region, kernel)).astype(bool)
+
+
+def run_cli(capsys, *args) -> tuple[int, str]:
+    code = main(["convert", *map(str, args)])
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A 40-frame real clip with audio, its faceset (A), a faceset of another man (B) and a tiny hd model."""
+    root = tmp_path_factory.mktemp("convert")
+    clip = root / "may.mp4"
+    cut_clip(data_file(CLIP), clip, CLIP_FRAMES)
+    faceset_a = extract([clip], root / "a", ExtractOptions(size=64)).faceset
+    extract([data_file(OTHER)], root / "b", ExtractOptions(size=64, every=25))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model on a busy 2-core machine trains ~10x faster on one thread
+    try:
+        train(Run(root / "a", root / "b", root / "model", architecture="hd", size=32, width=0.125, iterations=20,
+                  save_every=20, preview_every=1000, settings={"batch_size": 4}))
+    finally:
+        torch.set_num_threads(threads)
+    return {"root": root, "clip": clip, "faceset_a": faceset_a, "model": root / "model"}
+
+
+def test_video_keeps_frames_fps_audio_and_changes_only_the_face(setup, capsys):
+    root, clip, faceset = setup["root"], setup["clip"], setup["faceset_a"]
+    out = root / "swapped.mp4"
+    # lossless H.264, so that "unchanged up to codec noise" can be checked exactly against a plain lossless copy
+    code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", out, "--crf", 0, "--preset", "ultrafast",
+                        "--preview", 3)
+    assert code == 0, err
+    assert f"converted {CLIP_FRAMES} frames: {CLIP_FRAMES} faces swapped on {CLIP_FRAMES} frames" in err
+    source, swapped = probe(clip), probe(out)
+    assert swapped.frame_count == source.frame_count == CLIP_FRAMES
+    assert swapped.fps == source.fps
+    assert swapped.has_audio and abs(audio_seconds(out) - audio_seconds(clip)) < 0.03
+
+    plain = root / "plain.mp4"
+    with open_media(clip) as reader, VideoWriter(plain, source.fps, crf=0, preset="ultrafast",
+                                                 time_base=source.time_base) as writer:
+        for frame in reader:
+            writer.write(frame.image, time=frame.time)
+    decoded = 0
+    with open_media(out) as a, open_media(plain) as b:
+        for fa, fb in zip(a, b, strict=True):
+            assert np.isfinite(fa.image).all()
+            landmarks = faceset.landmarks[faceset.frame_lookup(0, fa.index)[0]]
+            difference = np.abs(fa.image.astype(int) - fb.image.astype(int)).max(axis=2)
+            outside = ~face_region(landmarks, fa.image.shape, 0.05)
+            assert difference[outside].max() == 0, f"frame {fa.index}: pixels changed outside the face"
+            inside = face_region(landmarks, fa.image.shape, -0.1)
+            assert difference[inside].mean() > 3, f"frame {fa.index}: the face did not change"
+            decoded += 1
+    assert decoded == CLIP_FRAMES
+
+    # the preview: 3 frames as rows of original | swapped | mask tiles, 4 px apart
+    preview = read_image(root / "swapped.preview.png")
+    tile = PREVIEW_HEIGHT  # the clip is square, so tiles are too
+    assert preview.shape == (3 * tile + 2 * 4, 3 * tile + 2 * 4, 3)
+    original, swapped_tile, mask = (preview[:tile, k * (tile + 4):k * (tile + 4) + tile] for k in range(3))
+    assert np.abs(original.astype(int) - swapped_tile).max() > 20  # the face changed
+    assert mask.max() == 255 and mask.min() == 0
+
+
+def test_stored_alignments_are_reused(setup, capsys):
+    root, clip = setup["root"], setup["clip"]
+    out = root / "aligned.mp4"
+    code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", out, "--alignments", root / "a", "--preset",
+                        "ultrafast", "--blend", "feather", "--colour", "hist", "--mask", "hull")
+    assert code == 0, err
+    assert f"{CLIP_FRAMES} faces swapped on {CLIP_FRAMES} frames" in err
+    # a faceset of another video holds no alignments for this one
+    code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", root / "x.mp4", "--alignments", root / "b")
+    assert code == 2 and "holds no alignments for may.mp4" in err and "Traceback" not in err
+    # found beside the input when named after it
+    shutil.copytree(root / "a", root / "may.faceset")
+    code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", root / "beside.mp4", "--preset", "ultrafast")
+    assert code == 0 and "using the alignments in" in err
+
+
+def test_only_leaves_the_other_people_untouched(setup, tmp_path, capsys):
+    from kaokae.faces.identity import IdentityEncoder, identity_distance
+
+    image = data_file(TWO_PEOPLE)  # Biden, Obama and a girl
+    out = tmp_path / "only.png"
+    code, err = run_cli(capsys, image, "-m", setup["model"], "-o", out, "--only", data_file(BIDEN))
+    assert code == 0, err
+    assert "1 faces swapped on 1 frames" in err
+    original, swapped = read_image(image), read_image(out)
+    with FaceFinder() as finder:
+        faces = finder.find(original)
+        reference = read_image(data_file(BIDEN))
+        reference_face = finder.find(reference)[0]
+    assert len(faces) == 3
+    encoder = IdentityEncoder()
+    target = encoder.embed(reference, reference_face)
+    biden = int(np.argmin([identity_distance(encoder.embed(original, f), target) for f in faces]))
+    changed = np.abs(original.astype(int) - swapped.astype(int)).max(axis=2) > 0
+    touched = [changed[face_region(f.landmarks, original.shape, -0.1)].mean() for f in faces]
+    assert touched[biden] > 0.5
+    assert all(t == 0.0 for i, t in enumerate(touched) if i != biden), touched  # the others exactly as they were
+    assert not changed[~face_region(faces[biden].landmarks, original.shape, 0.02)].any()
+
+
+def test_folder_keeps_names_and_passes_faceless_images_through(setup, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(data_file(TWO_PEOPLE), folder / "people.jpg")
+    shutil.copy(data_file(NO_FACE), folder / "dogs.jpg")
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, folder, "-m", setup["model"], "-o", out, "--blend", "feather")
+    assert code == 0, err
+    assert "3 faces swapped on 1 frames" in err
+    assert sorted(p.name for p in out.iterdir()) == ["dogs.png", "people.png"]
+    assert np.array_equal(read_image(out / "dogs.png"), read_image(folder / "dogs.jpg"))
+    assert not np.array_equal(read_image(out / "people.png"), read_image(folder / "people.jpg"))
+
+
+def test_model_output_and_masks_are_finite_and_bounded(setup):
+    """No NaN anywhere: the model's faces and masks, and the blend masks, on real frames; the learned mask only
+    ever removes pixels from the landmark mask."""
+    model = SwapModel(setup["model"], "a2b", "cpu")
+    assert model.has_mask and model.size == 32 and model.face_size == 64
+    with open_media(setup["clip"]) as reader:
+        frames = [f for f in reader.frames(every=10)]
+    results = {}
+    for mask in ("hull", "both"):
+        converter = Converter(model, ConvertOptions(mask=mask, batch_size=3))
+        locate = DetectedFaces(probe(setup["clip"]), model.face_size, model.centering, DetectOptions())
+        results[mask] = list(converter.run(frames, locate, preview_frames={f.index for f in frames}))
+        locate.close()
+    for hull, both in zip(results["hull"], results["both"], strict=True):
+        assert hull.faces == both.faces == 1
+        for alpha in (hull.alpha, both.alpha):
+            assert np.isfinite(alpha).all() and alpha.min() >= 0 and alpha.max() <= 1
+        assert hull.alpha.max() == pytest.approx(1.0)
+        assert (both.alpha <= hull.alpha + 1e-6).all()
+    faces = np.stack([cv2.resize(f, (32, 32), interpolation=cv2.INTER_AREA)
+                      for f in FaceSet.open(setup["root"] / "a").load_faces(range(8))])
+    rgb, learned = model(faces)
+    assert rgb.shape == (8, 32, 32, 3) and rgb.dtype == np.uint8
+    assert learned.shape == (8, 32, 32) and np.isfinite(learned).all()
+    assert learned.min() >= 0 and learned.max() <= 1
+
+
+def test_bad_models_and_inputs_are_one_line_errors(setup, tmp_path, capsys):
+    clip, model = setup["clip"], setup["model"]
+    out = tmp_path / "out.mp4"
+    damaged = tmp_path / "damaged"
+    shutil.copytree(model, damaged)
+    weights = next(damaged.glob("checkpoints/*/model.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])
+    head = tmp_path / "head"
+    extract([data_file(BIDEN)], head, ExtractOptions(size=64, centering="head"))
+    capsys.readouterr()
+    taken = tmp_path / "taken.mp4"
+    taken.write_bytes(b"not overwritten without --overwrite")
+    cases = [
+        ((clip, "-m", tmp_path / "nothing", "-o", out), "no such model folder"),
+        ((clip, "-m", tmp_path, "-o", out), "not a kaokae model folder"),
+        ((clip, "-m", damaged, "-o", out), "is damaged or does not fit this model"),
+        ((clip, "-m", model, "-o", out, "--alignments", head), "'head'-centred faces but the model"),
+        ((tmp_path / "missing.mp4", "-m", model, "-o", out), "no such file"),
+        ((clip, "-m", model, "-o", tmp_path / "out.png"), "a video converts to a video file or a folder"),
+        ((clip, "-m", model, "-o", clip), "is the input"),
+        ((clip, "-m", model, "-o", taken), "exists (use --overwrite"),
+        ((clip, "-m", model, "-o", out, "--preset", "quick"), "unknown --preset"),
+        ((clip, "-m", model, "-o", out, "--feather", "2"), "--feather must be between"),
+    ]
+    for args, message in cases:
+        code, err = run_cli(capsys, *args)
+        assert code == 2, (args, err)
+        assert message in err and err.startswith("kaokae: error: ") and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and taken.read_bytes() == b"not overwritten without --overwrite"
