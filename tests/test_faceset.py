@@ -203,6 +203,20 @@ def test_rearrange_moves_files_and_alignments_together(tmp_path, found):
     np.testing.assert_array_equal(FaceSet.open(tmp_path / "fs").load_faces(), faces[[4, 0, 5, 3]])
     with pytest.raises(ValueError):
         again.rearrange([0, 1])
+    # a change computed from a faceset that another process changed meanwhile is refused, not merged
+    stale = FaceSet.open(tmp_path / "fs")
+    FaceSet.open(tmp_path / "fs").rearrange([3, 2, 1, 0], renumber=True)
+    with pytest.raises(KaokaeError, match="changed by another kaokae"):
+        stale.rearrange([0, 1, 2, 3], renumber=True)
+    np.testing.assert_array_equal(FaceSet.open(tmp_path / "fs").load_faces(), faces[[3, 5, 0, 4]])
+    writer = FaceSetWriter(tmp_path / "fs", SIZE, "face", "append")
+    FaceSet.open(tmp_path / "fs").rearrange([0, 1, 2], reject={3: "blurry"})
+    with pytest.raises(KaokaeError, match="changed by another kaokae"):
+        with writer:
+            _, face, aligned, matrix = found[0]
+            writer.add(aligned, source_index=0, frame_index=9, frame_time=0, track_id=None, score=1, blur=1, yaw=0,
+                       pitch=0, roll=0, landmarks=face.landmarks, matrix=matrix, box=face.box)
+    assert len(FaceSet.open(tmp_path / "fs")) == 3 and len(list((tmp_path / "fs" / "faces").iterdir())) == 3
 
 
 @pytest.mark.parametrize("fail_at", [1, 3, 4, 9, 10, 11, 14, 17, 18])

@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
@@ -34,6 +35,11 @@ import numpy as np
 from kaokae import __version__, atomic
 from kaokae.errors import KaokaeError
 from kaokae.progress import warn
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 FORMAT = "kaokae-faceset"
 VERSION = 1
@@ -155,8 +161,15 @@ class FaceSet:
         path = Path(path)
         if not path.is_dir():
             raise KaokaeError(f"{path}: no such faceset folder")
-        if _finish_pending(path):
-            warn(f"{path}: finished a change to the faceset that was interrupted")
+        if (path / ".pending").is_dir():
+            with _locked(path):
+                if _finish_pending(path):
+                    warn(f"{path}: finished a change to the faceset that was interrupted")
+        with _locked(path, shared=True):  # never half of a change that another process is making right now
+            return cls._read(path)
+
+    @classmethod
+    def _read(cls, path: Path) -> "FaceSet":
         json_path, npz_path = path / "alignments.json", path / "alignments.npz"
         if not json_path.is_file():
             raise KaokaeError(f"{path} is not a faceset: alignments.json is missing")
@@ -299,10 +312,8 @@ class FaceSet:
         arrays = {name: a[order] for name, a in self.arrays.items()}
         rejected_arrays = {name: np.concatenate([self.rejected_arrays[name], a[rejected_rows]])
                            for name, a in self.arrays.items()}
-        for src, _ in moves:
-            if not (self.path / src).is_file():
-                raise KaokaeError(f"{self.path} is damaged: {src} is missing")
-        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, rejected, rejected_arrays, moves)
+        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, rejected, rejected_arrays, moves,
+                         based_on=self.meta)
         return FaceSet.open(self.path)
 
     def set_identity(self, indices, vectors: np.ndarray) -> "FaceSet":
@@ -312,7 +323,8 @@ class FaceSet:
         for i, vector in zip(indices, vectors, strict=True):
             arrays["identity"][i] = vector
             entries[i].has_identity = True
-        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, self.rejected, self.rejected_arrays, [])
+        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, self.rejected, self.rejected_arrays, [],
+                         based_on=self.meta)
         return FaceSet.open(self.path)
 
 
@@ -402,18 +414,27 @@ class FaceSetWriter:
         return entry
 
     def commit(self) -> FaceSet:
-        """Write the alignments and make the faceset visible at its destination."""
+        """Write the alignments and make the faceset visible at its destination. If that fails, it aborts."""
+        if self._done:
+            raise RuntimeError("this FaceSetWriter is already committed or aborted")
+        try:
+            return self._commit()
+        except BaseException:
+            self.abort()  # does nothing once the commit point has passed
+            raise
+
+    def _commit(self) -> FaceSet:
         self._wait()
-        self._done = True
         _flush_to_disk()
         arrays, rejected_arrays = (self._stack(False), self._stack(True))
-        meta = {"size": self.size, "centering": self.centering}
         if self.base is not None:
             base = self.base
             _commit_in_place(self.root, base.meta, self.sources, base.entries + self.entries,
                              _concat(base.arrays, arrays), base.rejected + self.rejected,
-                             _concat(base.rejected_arrays, rejected_arrays), [])
+                             _concat(base.rejected_arrays, rejected_arrays), [], based_on=base.meta)
+            self._done = True
             return FaceSet.open(self.dest)
+        meta = {"size": self.size, "centering": self.centering}
         _write_alignments(self.root, meta, self.sources, self.entries, arrays, self.rejected, rejected_arrays)
         atomic.fsync_dir(self.root)
         old = None
@@ -424,6 +445,7 @@ class FaceSetWriter:
             else:
                 self.dest.rmdir()
         os.replace(self.root, self.dest)
+        self._done = True
         atomic.fsync_dir(self.dest.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
@@ -563,14 +585,41 @@ def _dumps(document: dict) -> str:
 
 
 def _commit_in_place(root: Path, meta: dict, sources, entries, arrays, rejected, rejected_arrays,
-                     moves: list[tuple[str, str]]) -> None:
-    """Stage the new alignments and the file moves in .pending/, then apply them (replayable if interrupted)."""
-    pending = root / ".pending"
-    shutil.rmtree(pending, ignore_errors=True)  # a plan that was never committed: the old state stands
-    pending.mkdir()
-    _write_alignments(pending, meta, sources, entries, arrays, rejected, rejected_arrays)
-    atomic.write_text(pending / "moves.json", json.dumps(moves))  # the commit point of the change
-    _finish_pending(root)
+                     moves: list[tuple[str, str]], based_on: dict) -> None:
+    """Stage the new alignments and the file moves in .pending/, then apply them (replayable if interrupted).
+    `based_on`: the metadata the change was computed from; if the faceset changed since, nothing is done."""
+    with _locked(root):
+        pending = root / ".pending"
+        _finish_pending(root)  # a committed change left by a killed process goes first
+        try:
+            current = json.loads((root / "alignments.json").read_text("utf-8")).get("arrays_sha256")
+        except (OSError, ValueError):
+            current = None
+        if current != based_on["arrays_sha256"]:
+            raise KaokaeError(f"{root} was changed by another kaokae meanwhile; nothing was done, run it again")
+        for src, _ in moves:
+            if not (root / src).is_file():
+                raise KaokaeError(f"{root} is damaged: {src} is missing")
+        shutil.rmtree(pending, ignore_errors=True)  # a plan that was never committed: the old state stands
+        pending.mkdir()
+        _write_alignments(pending, meta, sources, entries, arrays, rejected, rejected_arrays)
+        atomic.write_text(pending / "moves.json", json.dumps(moves))  # the commit point of the change
+        _finish_pending(root)
+
+
+@contextlib.contextmanager
+def _locked(root: Path, shared: bool = False) -> Iterator[None]:
+    """An flock on the faceset folder: changes take it exclusively, readers shared, so a reader never sees half of
+    a change another process is making. (No locking where fcntl is missing, that is on Windows.)"""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _finish_pending(root: Path) -> bool:
