@@ -11,7 +11,8 @@ A faceset folder:
 Every change is crash-safe. A new faceset is written in a hidden folder beside its destination and renamed into place.
 A change to an existing one (append, sort, filter) is first staged complete in `.pending/` and then applied by steps
 that can be replayed, so a kill at any moment leaves either the old faceset or the new one: `FaceSet.open` finishes
-a staged change that was interrupted.
+a staged change that was interrupted. An flock on the folder keeps readers from seeing half of a change another
+process is making, and a change computed from a faceset that has changed since is refused rather than merged.
 """
 
 import contextlib
