@@ -29,7 +29,8 @@ def register(subparsers) -> None:
                         "value also skips the tile passes that look for small faces, which is faster")
     p.add_argument("--min-score", type=float, default=0.5, metavar="S",
                    help="detector confidence threshold, 0-1 (default 0.5)")
-    p.add_argument("--every", type=int, default=1, metavar="N", help="search every N-th frame of videos and image folders only (default 1)")
+    p.add_argument("--every", type=int, default=1, metavar="N",
+                   help="search every N-th frame of videos and image folders only (default 1)")
     p.add_argument("--redetect-every", type=int, default=10, metavar="N",
                    help="videos: run the detector every N frames (and at scene cuts); in between faces are tracked "
                         "from the previous frame's landmarks, which is faster (default 10)")
