@@ -3,6 +3,7 @@
 Rows (whole clip, decode and encode included, H.264 preset veryfast as `kaokae swap` uses by default):
   decode -> encode             open_media -> VideoWriter, no face work: the floor for any video stage
   decode -> track -> encode    plus FaceTracker (landmarks every frame, detection every 10): the floor for a swap
+                               (these two overlap decoding and encoding in two threads, as the swap does)
   swap feather / lab           `kaokae swap --blend feather`
   swap poisson / lab           `kaokae swap` with its defaults
   swap poisson / hist          `kaokae swap --colour hist`
@@ -29,6 +30,7 @@ from kaokae.faces.track import FaceTracker
 from kaokae.media import VideoWriter, open_media, probe
 from kaokae.progress import set_quiet
 from kaokae.swap import SwapSettings, load_sources, swap_media, warp_mesh
+from kaokae.swap.run import ahead
 
 DATA = Path(os.environ.get("KAOKAE_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 CLIP = DATA / "hieubkvn123_face_recognition/videos/biden.mp4"
@@ -52,11 +54,17 @@ def copy_video(track_faces: bool):
     def run(clip: Path, source: Path, out: Path) -> int:
         info = probe(clip)
         tracker = FaceTracker(FaceFinder(max_faces=10), redetect_every=10, fps=float(info.fps)) if track_faces else None
-        with open_media(clip) as reader, VideoWriter(out, info.fps, audio_from=clip, preset="veryfast",
-                                                     time_base=info.time_base) as writer:
+
+        def frames(reader):
             for frame in reader:
                 if tracker is not None:
                     tracker.update(frame.image, frame.time)
+                yield frame
+
+        with open_media(clip) as reader, VideoWriter(out, info.fps, audio_from=clip, preset="veryfast",
+                                                     time_base=info.time_base) as writer:
+            # The same overlap as the swap: decoding and face work in a thread, encoding here.
+            for frame in ahead(frames(reader)):
                 writer.write(frame.image, time=frame.time)
         return writer.frames_written
     return run
