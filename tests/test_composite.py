@@ -68,7 +68,7 @@ def test_face_mask_is_zero_outside_one_inside_and_ramps_monotonically(faces):
     ramp = (distance > 0.02 * size) & (distance < 0.12 * size)
     assert 0 < alpha[ramp].mean() < 1
     order = np.argsort(distance, axis=None, kind="stable")
-    assert np.all(np.diff(alpha.ravel()[order]) >= 0)  # never decreases going inwards
+    assert np.all(np.diff(alpha.ravel()[order]) >= -1e-6)  # never decreases going inwards (float32 rounding aside)
 
 
 
