@@ -3,7 +3,8 @@
 Goal: extract fps >= 0.5 x decode-only fps (2 cores). Rows:
   decode          every frame decoded and converted to RGB (what extract has to do at least)
   decode + track  the tracker on every frame, nothing aligned or saved (where the face work goes)
-  extract         the whole `kaokae extract` pipeline into a temporary faceset (align, blur, pose, PNGs, alignments)
+  extract         the whole `kaokae extract` pipeline into a temporary faceset (align, blur, pose, PNGs,
+                  alignments)
   extract, min 80 the same with --min-size 80: the detector skips the tile passes that look for small faces
 
 Usage: .venv/bin/python benchmarks/extract.py [VIDEO] [--repeat N]
@@ -68,8 +69,8 @@ def main() -> int:
         return 2
     set_quiet(True)
     info = probe(args.video)
-    print(f"{args.video.name}: {info.width}x{info.height} @ {float(info.fps):.2f} fps, {info.frame_count} frames, "
-          f"{os.cpu_count()} CPU cores, best of {args.repeat}")
+    print(f"{args.video.name}: {info.width}x{info.height} @ {float(info.fps):.2f} fps, {info.frame_count} "
+          f"frames, {os.cpu_count()} CPU cores, best of {args.repeat}")
     steps = [("decode", decode), ("decode + track", decode_and_track), ("extract", run_extract),
              ("extract, min 80", lambda path: run_extract(path, min_size=80))]
     rows = [(name, *best_of(args.repeat, fn, args.video)) for name, fn in steps]

@@ -88,7 +88,8 @@ def test_sort_and_filter_keep_files_and_alignments_consistent(pair_1, tmp_path):
     shutil.copytree(pair_1[0].faceset.path, path)
     before = FaceSet.open(path)
     images = faces_by_key(before)
-    landmarks = {(e.source_index, e.frame_index, e.track_id): before.landmarks[i] for i, e in enumerate(before.entries)}
+    landmarks = {(e.source_index, e.frame_index, e.track_id): before.landmarks[i]
+                 for i, e in enumerate(before.entries)}
 
     def consistent(fs: FaceSet) -> None:
         assert sorted(p.name for p in (path / "faces").iterdir()) == sorted(e.file[6:] for e in fs.entries)
@@ -125,7 +126,8 @@ def test_near_duplicates_rejects_only_close_faces(pair_1, tmp_path):
     fs, counts = filter_faceset(path, near_duplicates=0.0)
     assert counts == {}  # no two faces of different frames are identical
     fs, counts = filter_faceset(path, near_duplicates=1000.0)
-    assert counts == {"near-duplicate": len(fs.rejected)} and len(fs) == 1  # everything is within 1000 of the first
+    # every face is within 1000 grey levels of the first
+    assert counts == {"near-duplicate": len(fs.rejected)} and len(fs) == 1
 
 
 def test_only_keeps_the_reference_person(tmp_path):
@@ -156,7 +158,7 @@ def test_only_keeps_the_reference_person(tmp_path):
     # filtering by identity, face by face on the aligned faces, agrees with extract's per-track decision
     fs, counts = filter_faceset(fs.path, not_like=[lin])
     assert counts.get("other-person", 0) <= 0.1 * result.kept and len(fs) >= 0.9 * result.kept
-    assert all(e.has_identity for e in fs.entries)  # embeddings computed for the filter are kept in the faceset
+    assert all(e.has_identity for e in fs.entries)  # the embeddings the filter computed are kept
     lin_faces = len(fs)
     fs, counts = filter_faceset(fs.path, not_like=[alex])  # none of them is Alex Lacamoire
     assert len(fs) == 0 and counts == {"other-person": lin_faces}

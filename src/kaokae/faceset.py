@@ -1,18 +1,20 @@
-"""The on-disk faceset: aligned square face PNGs plus versioned alignments. This module is the only one that reads or
-writes it; train and convert load facesets through `FaceSet.open`.
+"""The on-disk faceset: aligned square face PNGs plus versioned alignments. This module is the only one that
+reads or writes it; train and convert load facesets through `FaceSet.open`.
 
 A faceset folder:
     faces/NNNNNN.png      aligned faces, RGB, size x size
     rejected/NNNNNN.png   faces set aside by `extract --only` or `faceset filter` (never deleted)
-    alignments.json       format name, integer version, size, centering, sources, one entry per face (and rejected)
+    alignments.json       format name, integer version, size, centering, sources, one entry per face
+                          (rejected faces listed too)
     alignments.npz        bulk arrays; row i belongs to entry i (`rejected_*` arrays to the rejected entries)
     contact_sheet.png     sample faces of the last extract (written by kaokae.extract)
 
-Every change is crash-safe. A new faceset is written in a hidden folder beside its destination and renamed into place.
-A change to an existing one (append, sort, filter) is first staged complete in `.pending/` and then applied by steps
-that can be replayed, so a kill at any moment leaves either the old faceset or the new one: `FaceSet.open` finishes
-a staged change that was interrupted. An flock on the folder keeps readers from seeing half of a change another
-process is making, and a change computed from a faceset that has changed since is refused rather than merged.
+Every change is crash-safe. A new faceset is written in a hidden folder beside its destination and renamed
+into place. A change to an existing one (append, sort, filter) is first staged complete in `.pending/` and
+then applied by steps that can be replayed, so a kill at any moment leaves either the old faceset or the new
+one: `FaceSet.open` finishes a staged change that was interrupted. An flock on the folder keeps readers from
+seeing half of a change another process is making, and a change computed from a faceset that has changed since
+is refused rather than merged.
 """
 
 import contextlib
@@ -78,7 +80,8 @@ class FaceEntry:
 
     def to_json(self) -> dict:
         d = asdict(self)
-        for key, digits in (("frame_time", 6), ("score", 4), ("blur", 2), ("yaw", 2), ("pitch", 2), ("roll", 2)):
+        precision = {"frame_time": 6, "score": 4, "blur": 2, "yaw": 2, "pitch": 2, "roll": 2}
+        for key, digits in precision.items():
             value = float(d[key])
             d[key] = None if math.isnan(value) else round(value, digits)  # JSON has no NaN: unknown is null
         if d["reason"] is None:
@@ -142,7 +145,8 @@ class FaceSet:
     """A faceset on disk. Entries and arrays are in the same order; index i means entry i everywhere."""
 
     def __init__(self, path: Path, meta: dict, sources: list[Source], entries: list[FaceEntry],
-                 arrays: dict[str, np.ndarray], rejected: list[FaceEntry], rejected_arrays: dict[str, np.ndarray]):
+                 arrays: dict[str, np.ndarray], rejected: list[FaceEntry],
+                 rejected_arrays: dict[str, np.ndarray]):
         self.path = path
         self.meta = meta
         self.size: int = meta["size"]
@@ -201,7 +205,8 @@ class FaceSet:
             raise KaokaeError(f"{path} is damaged: alignments.npz is missing")
         blob = npz_path.read_bytes()
         if hashlib.sha256(blob).hexdigest() != expected_hash:
-            raise KaokaeError(f"{npz_path} is damaged or does not belong to {json_path.name} (checksum differs)")
+            raise KaokaeError(f"{npz_path} is damaged or does not belong to {json_path.name} "
+                              "(checksum differs)")
         try:
             with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
                 loaded = {key: npz[key] for key in npz.files}
@@ -215,7 +220,7 @@ class FaceSet:
         return len(self.entries)
 
     def __repr__(self) -> str:
-        return f"FaceSet({str(self.path)!r}, {len(self)} faces, size={self.size}, centering={self.centering!r})"
+        return f"FaceSet({str(self.path)!r}, {len(self)} faces, size={self.size}, {self.centering!r})"
 
     @property
     def landmarks(self) -> np.ndarray:
@@ -277,10 +282,10 @@ class FaceSet:
     # ---- changing (sort, filter, caching identity); each returns the faceset as it is on disk afterwards
 
     def rearrange(self, order, reject: dict[int, str] | None = None, renumber: bool = False) -> "FaceSet":
-        """Keep faces `order` (entry indices, in that order) and move faces `reject` ({index: reason}) into rejected/.
-
-        Every index must appear exactly once in `order` or `reject`. With `renumber` the kept faces are renamed
-        faces/000000.png, 000001.png, ... in the new order; otherwise they keep their names. Nothing is deleted.
+        """Keep faces `order` (entry indices, in that order); move faces `reject` ({index: reason}) into
+        rejected/. Every index must appear exactly once in `order` or `reject`. With `renumber` the kept faces
+        are renamed faces/000000.png, 000001.png, ... in the new order; otherwise they keep their names.
+        Nothing is deleted.
         """
         reject = dict(reject or {})
         order = [int(i) for i in order]
@@ -313,29 +318,29 @@ class FaceSet:
         arrays = {name: a[order] for name, a in self.arrays.items()}
         rejected_arrays = {name: np.concatenate([self.rejected_arrays[name], a[rejected_rows]])
                            for name, a in self.arrays.items()}
-        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, rejected, rejected_arrays, moves,
-                         based_on=self.meta)
+        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, rejected, rejected_arrays,
+                         moves, based_on=self.meta)
         return FaceSet.open(self.path)
 
     def set_identity(self, indices, vectors: np.ndarray) -> "FaceSet":
-        """Store computed 128-D embeddings for faces `indices` (a cache for sorting and filtering by identity)."""
+        """Store computed 128-D embeddings of faces `indices` (a cache for sorting/filtering by identity)."""
         arrays = {name: a.copy() for name, a in self.arrays.items()}
         entries = [FaceEntry(**asdict(e)) for e in self.entries]
         for i, vector in zip(indices, vectors, strict=True):
             arrays["identity"][i] = vector
             entries[i].has_identity = True
-        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, self.rejected, self.rejected_arrays, [],
-                         based_on=self.meta)
+        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, self.rejected,
+                         self.rejected_arrays, [], based_on=self.meta)
         return FaceSet.open(self.path)
 
 
 class FaceSetWriter:
-    """Writes a faceset: `add_source`, then `add` faces (PNGs are written by a small thread pool), then `commit`.
+    """Writes a faceset: `add_source`, then `add` faces (a small thread pool writes the PNGs), `commit`.
 
-    mode "new" refuses a non-empty destination; "append" adds to an existing faceset (same size and centering) or
-    starts a new one; "overwrite" replaces an existing faceset. Until `commit` nothing is visible at the destination:
-    new and overwritten facesets are built in a hidden folder beside it, appended faces are unreferenced files.
-    Used as a context manager, an exception aborts and a normal exit commits.
+    mode "new" refuses a non-empty destination; "append" adds to an existing faceset (same size and centering)
+    or starts a new one; "overwrite" replaces an existing faceset. Until `commit` nothing is visible at the
+    destination: new and overwritten facesets are built in a hidden folder beside it, appended faces are
+    unreferenced files. Used as a context manager, an exception aborts and a normal exit commits.
     """
 
     def __init__(self, path: str | os.PathLike, size: int = 256, centering: str = "face", mode: str = "new"):
@@ -353,13 +358,15 @@ class FaceSetWriter:
         non_empty = self.dest.is_dir() and any(self.dest.iterdir())
         self.base: FaceSet | None = None
         if mode == "new" and non_empty:
-            raise KaokaeError(f"{self.dest} is not empty: use --append to add to it or --overwrite to replace it")
+            raise KaokaeError(f"{self.dest} is not empty: use --append to add to it or --overwrite to "
+                              "replace it")
         if mode != "new" and non_empty and not existing:
             raise KaokaeError(f"{self.dest} is not empty and is not a faceset: refusing to {mode} it")
         if mode == "append" and existing:
             self.base = FaceSet.open(self.dest)
             if (self.base.size, self.base.centering) != (size, centering):
-                raise KaokaeError(f"{self.dest} holds {self.base.size} px faces with {self.base.centering} centering; "
+                raise KaokaeError(f"{self.dest} holds {self.base.size} px faces with {self.base.centering} "
+                                  "centering; "
                                   "append with the same --size and --centering")
             self.root = self.dest
             self.sources = list(self.base.sources)
@@ -374,7 +381,8 @@ class FaceSetWriter:
             self._next = 0
         self.entries: list[FaceEntry] = []    # kept faces added by this writer
         self.rejected: list[FaceEntry] = []   # rejected faces added by this writer
-        self._rows: dict[bool, dict[str, list[np.ndarray]]] = {r: {name: [] for name in ARRAYS} for r in (False, True)}
+        # per-face array rows until commit, for kept (False) and rejected (True) faces
+        self._rows: dict[bool, dict[str, list]] = {r: {name: [] for name in ARRAYS} for r in (False, True)}
         self._written: list[Path] = []
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kaokae-png")
         self._pending: list[Future] = []
@@ -391,17 +399,19 @@ class FaceSetWriter:
             track_id: int | None, score: float, blur: float, yaw: float, pitch: float, roll: float,
             landmarks: np.ndarray, matrix: np.ndarray, box: np.ndarray, identity: np.ndarray | None = None,
             reason: str | None = None) -> FaceEntry:
-        """Add one aligned face (RGB, size x size). With `reason` it goes to rejected/ (kept for the user to check)."""
+        """Add one aligned face (RGB, size x size); with a `reason` it goes to rejected/ to be checked."""
         if face.shape != (self.size, self.size, 3) or face.dtype != np.uint8:
-            raise ValueError(f"face must be ({self.size}, {self.size}, 3) uint8, not {face.shape} {face.dtype}")
+            raise ValueError(f"face must be ({self.size}, {self.size}, 3) uint8, not {face.shape} "
+                             f"{face.dtype}")
         folder = "rejected" if reason else "faces"
-        entry = FaceEntry(f"{folder}/{self._next:06d}.png", int(source_index), int(frame_index), float(frame_time),
-                          None if track_id is None else int(track_id), float(score), float(blur), float(yaw),
-                          float(pitch), float(roll), identity is not None, reason)
+        entry = FaceEntry(f"{folder}/{self._next:06d}.png", int(source_index), int(frame_index),
+                          float(frame_time), None if track_id is None else int(track_id), float(score),
+                          float(blur), float(yaw), float(pitch), float(roll), identity is not None, reason)
         self._next += 1
         rows = self._rows[bool(reason)]
         rows["landmarks"].append(np.asarray(landmarks, np.float32))
-        rows["face_landmarks"].append(transform_points(np.asarray(landmarks, np.float64), matrix).astype(np.float32))
+        face_points = transform_points(np.asarray(landmarks, np.float64), matrix)
+        rows["face_landmarks"].append(face_points.astype(np.float32))
         rows["matrices"].append(np.asarray(matrix, np.float64))
         rows["boxes"].append(np.asarray(box, np.float32))
         rows["identity"].append(np.full(IDENTITY_DIM, np.nan, np.float32) if identity is None
@@ -440,7 +450,7 @@ class FaceSetWriter:
         atomic.fsync_dir(self.root)
         old = None
         if self.dest.exists():
-            if any(self.dest.iterdir()):  # overwrite: the old faceset leaves only once the new one is complete
+            if any(self.dest.iterdir()):  # overwrite: the old faceset goes only once the new one is complete
                 old = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.old-", dir=self.dest.parent))
                 os.replace(self.dest, old / "faceset")
             else:
@@ -453,7 +463,7 @@ class FaceSetWriter:
         return FaceSet.open(self.dest)
 
     def close(self) -> FaceSet | None:
-        """Commit unless already committed or aborted (what leaving the `with` block without an error does)."""
+        """Commit unless already committed or aborted (what a `with` block that ends without error does)."""
         return None if self._done else self.commit()
 
     def abort(self) -> None:
@@ -523,18 +533,19 @@ def _read_png(path: Path, size: int) -> np.ndarray:
     if image is None:
         raise KaokaeError(f"cannot read face image {path} (missing or damaged)")
     if image.shape != (size, size, 3):
-        raise KaokaeError(f"{path} is {image.shape[1]}x{image.shape[0]}, but the faceset's faces are {size}x{size}")
+        raise KaokaeError(f"{path} is {image.shape[1]}x{image.shape[0]}, but the faceset's faces are "
+                          f"{size}x{size}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-# zlib level 1 with Huffman coding only: on aligned face photos 20-30% faster than OpenCV's default level 1 and
-# slightly smaller (LZ77 string matching finds little in photographic residuals).
+# zlib level 1 with Huffman coding only: on aligned face photos 20-30% faster than OpenCV's default level 1
+# and slightly smaller (LZ77 string matching finds little in photographic residuals).
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
-    """Write one face. No fsync here (one per face costs more than the encoding): `_flush_to_disk` flushes them
-    all at once before the alignments that reference them are committed."""
+    """Write one face. No fsync here (one per face costs more than the encoding): `_flush_to_disk` flushes
+    them all at once before the alignments that reference them are committed."""
     ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_PARAMS)
     if not ok:
         raise KaokaeError(f"cannot encode {path}")
@@ -554,7 +565,7 @@ def _flush_to_disk() -> None:
 def _write_alignments(root: Path, meta: dict, sources: list[Source], entries: list[FaceEntry],
                       arrays: dict[str, np.ndarray], rejected: list[FaceEntry],
                       rejected_arrays: dict[str, np.ndarray]) -> None:
-    """alignments.npz first, then alignments.json, which records the npz's checksum (a reader refuses a mismatch)."""
+    """alignments.npz first, then alignments.json, which records the npz's checksum (readers check it)."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays, **{f"rejected_{name}": a for name, a in rejected_arrays.items()})
     blob = buffer.getvalue()
@@ -597,7 +608,8 @@ def _commit_in_place(root: Path, meta: dict, sources, entries, arrays, rejected,
         except (OSError, ValueError):
             current = None
         if current != based_on["arrays_sha256"]:
-            raise KaokaeError(f"{root} was changed by another kaokae meanwhile; nothing was done, run it again")
+            raise KaokaeError(f"{root} was changed by another kaokae meanwhile; nothing was done, run it "
+                              "again")
         for src, _ in moves:
             if not (root / src).is_file():
                 raise KaokaeError(f"{root} is damaged: {src} is missing")
@@ -610,8 +622,8 @@ def _commit_in_place(root: Path, meta: dict, sources, entries, arrays, rejected,
 
 @contextlib.contextmanager
 def _locked(root: Path, shared: bool = False) -> Iterator[None]:
-    """An flock on the faceset folder: changes take it exclusively, readers shared, so a reader never sees half of
-    a change another process is making. (No locking where fcntl is missing, that is on Windows.)"""
+    """An flock on the faceset folder: changes take it exclusively, readers shared, so a reader never sees
+    half of a change another process is making. (No locking where fcntl is missing, that is on Windows.)"""
     if fcntl is None:
         yield
         return

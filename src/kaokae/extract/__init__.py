@@ -7,7 +7,7 @@ __all__ = ["ExtractOptions", "ExtractResult", "extract", "FaceSetSummary", "face
 
 
 def __getattr__(name: str):
-    # The pipeline pulls in mediapipe and dlib (a second to import): only when it is used, so `faceset info` is quick.
+    # The pipeline pulls in mediapipe and dlib (a second to import): loaded on use; `faceset info` stays fast.
     if name in ("ExtractOptions", "ExtractResult", "extract"):
         from kaokae.extract import pipeline
 

@@ -17,20 +17,23 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 def label_tile(face: np.ndarray, label: str, rejected: bool = False) -> np.ndarray:
     """A TILE x TILE face with a small label strip under it (red for rejected faces)."""
     tile = np.empty((TILE + LABEL_HEIGHT, TILE, 3), np.uint8)
-    tile[:TILE] = cv2.resize(face, (TILE, TILE), interpolation=cv2.INTER_AREA) if face.shape[0] != TILE else face
+    if face.shape[0] != TILE:
+        face = cv2.resize(face, (TILE, TILE), interpolation=cv2.INTER_AREA)
+    tile[:TILE] = face
     tile[TILE:] = REJECTED_LABEL if rejected else KEPT_LABEL
     cv2.putText(tile, label, (3, TILE + LABEL_HEIGHT - 4), FONT, 0.33, (235, 235, 235), 1, cv2.LINE_AA)
     return tile
 
 
 def contact_sheet(kept: list[np.ndarray], rejected: list[np.ndarray], title: str) -> np.ndarray:
-    """RGB sheet: a title line, the kept tiles in rows of COLUMNS, then (if any) one more block of rejected tiles."""
+    """RGB sheet: a title line, the kept tiles in rows of COLUMNS, then (if any) one more block of rejected
+    tiles."""
     blocks = [_grid(kept)]
     if rejected:
         blocks.append(_grid(rejected))
     width = COLUMNS * (TILE + 2) + 2
-    sheet = np.full((TITLE_HEIGHT + sum(b.shape[0] for b in blocks) + 2 * (len(blocks) - 1), width, 3), BACKGROUND,
-                    np.uint8)
+    height = TITLE_HEIGHT + sum(b.shape[0] for b in blocks) + 2 * (len(blocks) - 1)
+    sheet = np.full((height, width, 3), BACKGROUND, np.uint8)
     cv2.putText(sheet, title, (6, TITLE_HEIGHT - 8), FONT, 0.42, (235, 235, 235), 1, cv2.LINE_AA)
     y = TITLE_HEIGHT
     for block in blocks:

@@ -1,9 +1,9 @@
 """media -> faceset: find every face in videos, images and folders, align it and save it with its geometry.
 
 Videos go through the tracker (track ids, smoothed landmarks); stills through the finder. Decoding runs in a
-background thread ahead of detection, aligning and measuring each face in two worker threads beside it, and PNGs are
-written by the faceset writer's own small pool, so the slow step (detection and landmarks) is the one the run waits
-for.
+background thread ahead of detection, aligning and measuring each face in two worker threads beside it, and
+PNGs are written by the faceset writer's own small pool, so the slow step (detection and landmarks) is the one
+the run waits for.
 """
 
 import math
@@ -27,8 +27,9 @@ from kaokae.faces.track import FaceTracker
 from kaokae.faceset import FaceSet, FaceSetWriter
 from kaokae.media import open_media, probe, read_image, write_image
 
-# With --only, a track's identity is checked on its first face and again every this many searched frames (a dlib
-# embedding costs ~0.1-0.2 s, too slow for every face of every frame); faces in between follow the last check.
+# With --only, a track's identity is checked on its first face and again every this many searched frames (a
+# dlib embedding costs ~0.1-0.2 s, too slow for every face of every frame); faces in between follow the last
+# check.
 ONLY_RECHECK_EVERY = 10
 REJECT_OTHER_PERSON = "other-person"
 
@@ -64,14 +65,16 @@ class ExtractResult:
         """The final line of `kaokae extract`."""
         saved = f"saved {plural(self.kept, 'face')}"
         if self.only:
-            saved += f" (kept {self.kept} like the reference, rejected {self.rejected} of other people into rejected/)"
-        return (f"searched {plural(self.frames, 'frame')} of {plural(self.inputs, 'input')} in {self.seconds:.1f} s: "
-                f"{saved} to {self.faceset.path}")
+            saved += (f" (kept {self.kept} like the reference, rejected {self.rejected} of other people "
+                      "into rejected/)")
+        return (f"searched {plural(self.frames, 'frame')} of {plural(self.inputs, 'input')} in "
+                f"{self.seconds:.1f} s: {saved} to {self.faceset.path}")
 
 
-def extract(inputs: list[str | Path], output: str | Path, options: ExtractOptions | None = None) -> ExtractResult:
-    """Extract every face of `inputs` into the faceset folder `output`. Raises NothingFoundError (nothing written)
-    when no face is kept, KaokaeError on bad input."""
+def extract(inputs: list[str | Path], output: str | Path,
+            options: ExtractOptions | None = None) -> ExtractResult:
+    """Extract every face of `inputs` into the faceset folder `output`. Raises NothingFoundError (nothing
+    written) when no face is kept, KaokaeError on bad input."""
     options = options or ExtractOptions()
     _check_options(options)
     infos = [probe(path) for path in inputs]  # every input is checked before any work starts
@@ -153,8 +156,8 @@ def measure(rgb: np.ndarray, landmarks: np.ndarray, size: int, centering: str):
 class _Run:
     """The state of one extract: counters, --only decisions per track, the contact-sheet samples.
 
-    The main thread runs the tracker (the slow part); aligning and measuring each face runs in two worker threads
-    beside it (OpenCV releases the GIL), and faces reach the writer in the order they were found.
+    The main thread runs the tracker (the slow part); aligning and measuring each face runs in two worker
+    threads beside it (OpenCV releases the GIL), and faces reach the writer in the order they were found.
     """
 
     def __init__(self, options: ExtractOptions, finder: FaceFinder, encoder, refs: list[np.ndarray]):
@@ -176,7 +179,8 @@ class _Run:
                                   fps=float(info.fps or 30))
         checks: dict[int, tuple[int, float]] = {}  # track id -> (frames searched at the check, distance)
         found = searched = 0
-        with open_media(info.path) as reader, ThreadPoolExecutor(2, thread_name_prefix="kaokae-align") as pool:
+        with (open_media(info.path) as reader,
+              ThreadPoolExecutor(2, thread_name_prefix="kaokae-align") as pool):
             for frame in prefetch(reader.frames(every=o.every)):
                 rgb = frame.image
                 if tracker is not None:
@@ -186,9 +190,10 @@ class _Run:
                 for track_id, face in faces:
                     identity, reason = self._identity(rgb, face, track_id, checks)
                     measured = pool.submit(measure, rgb, face.landmarks, o.size, o.centering)
-                    self.pending.append(_Found(measured, source_index, frame.index, frame.time, track_id, face,
-                                               identity, reason))
-                # hand finished faces to the writer in order; wait only when too many frames are held in memory
+                    self.pending.append(_Found(measured, source_index, frame.index, frame.time, track_id,
+                                               face, identity, reason))
+                # hand finished faces to the writer in order; wait only when too many frames are held in
+                # memory
                 while self.pending and (self.pending[0].measured.done() or len(self.pending) > 16):
                     self._save(writer, self.pending.popleft())
                 found += len(faces)
@@ -227,9 +232,12 @@ class _Run:
                    pitch=pitch, roll=roll, landmarks=face.landmarks, matrix=matrix, box=face.box,
                    identity=found.identity, reason=found.reason)
         sample = self.rejected_sample if found.reason else self.sample
-        label = f"s{found.source_index} f{found.frame_index}" + ("" if found.track_id is None else f" t{found.track_id}")
+        label = f"s{found.source_index} f{found.frame_index}"
+        if found.track_id is not None:
+            label += f" t{found.track_id}"
         if sample.wants():  # a small copy: the sheet is drawn at the end, when the sample is final
-            sample.add((cv2.resize(aligned, (TILE, TILE), interpolation=cv2.INTER_AREA), label, bool(found.reason)))
+            tile = cv2.resize(aligned, (TILE, TILE), interpolation=cv2.INTER_AREA)
+            sample.add((tile, label, bool(found.reason)))
         else:
             sample.add()
         if found.reason:
@@ -245,12 +253,13 @@ class _Run:
     def nothing_found_message(self, sources: int) -> str:
         where = f"{plural(self.frames, 'frame')} of {plural(sources, 'input')} searched"
         if self.rejected:
-            return (f"no face like the --only reference: {where}, all {plural(self.rejected, 'face')} found were "
-                    f"other people (identity distance above {self.options.threshold}); nothing written")
+            return (f"no face like the --only reference: {where}, all {plural(self.rejected, 'face')} found "
+                    f"were other people (identity distance above {self.options.threshold}); nothing written")
         return f"no face found: {where}; nothing written"
 
     def sheet_title(self, sources: int) -> str:
-        title = f"{plural(self.kept, 'face')} from {plural(self.frames, 'frame')} of {plural(sources, 'input')}"
+        title = (f"{plural(self.kept, 'face')} from {plural(self.frames, 'frame')} of "
+                 f"{plural(sources, 'input')}")
         if self.options.only:
             title += f"; {self.rejected} other-person faces in rejected/ (red)"
         return title

@@ -1,4 +1,5 @@
-"""Small helpers for the extract pipeline: a bounded, evenly spread sample of a stream, and background prefetch."""
+"""Small helpers for the extract pipeline: a bounded, evenly spread sample of a stream, and background
+prefetch."""
 
 import queue
 import threading
@@ -11,9 +12,9 @@ T = TypeVar("T")
 class EvenSample:
     """An evenly spread sample of a stream of unknown length, in bounded memory.
 
-    Keeps every `stride`-th item; when 2*k items are held it drops every other one and doubles the stride, so what it
-    holds is always items 0, s, 2s, ... of what it has seen. `wants()` says whether the next item would be kept, so a
-    caller builds the (costly) item only then.
+    Keeps every `stride`-th item; when 2*k items are held it drops every other one and doubles the stride, so
+    what it holds is always items 0, s, 2s, ... of what it has seen. `wants()` says whether the next item
+    would be kept, so a caller builds the (costly) item only then.
     """
 
     def __init__(self, k: int):
@@ -37,9 +38,9 @@ class EvenSample:
     def result(self) -> list:
         """At most k items, evenly spread over everything seen (first one included)."""
         n = len(self.items)
-        if n <= self.k:
-            return list(self.items)
-        return [self.items[round(i * (n - 1) / (self.k - 1))] for i in range(self.k)] if self.k > 1 else self.items[:1]
+        if n <= self.k or self.k == 1:
+            return list(self.items[: self.k])
+        return [self.items[round(i * (n - 1) / (self.k - 1))] for i in range(self.k)]
 
 
 class _Failed:
@@ -53,8 +54,8 @@ _DONE = object()
 def prefetch(items: Iterable[T], depth: int = 8) -> Iterator[T]:
     """Yield from `items` while a background thread fetches the next ones (at most `depth` ahead).
 
-    Decoding video (PyAV) and detecting faces (mediapipe) both release the GIL, so on two cores this overlaps them.
-    An error in the producer is raised in the consumer; stopping early stops the producer.
+    Decoding video (PyAV) and detecting faces (mediapipe) both release the GIL, so on two cores this overlaps
+    them. An error in the producer is raised in the consumer; stopping early stops the producer.
     """
     fifo: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()

@@ -60,7 +60,8 @@ class FaceSetSummary:
             f"yaw       {spread(self.yaw, ' deg')}",
             f"pitch     {spread(self.pitch, ' deg')}",
             "blur      -" if np.isnan(self.blur[1]) else
-            f"blur      {self.blur[0]:.0f} .. {self.blur[2]:.0f} (median {self.blur[1]:.0f}; higher is sharper)",
+            f"blur      {self.blur[0]:.0f} .. {self.blur[2]:.0f} (median {self.blur[1]:.0f}; "
+            "higher is sharper)",
         ]
         if self.plot:
             lines.append(f"plot      {self.plot}")
@@ -68,7 +69,7 @@ class FaceSetSummary:
 
 
 def faceset_info(path: str | Path, plot: str | Path | None = None) -> FaceSetSummary:
-    """Counts and spreads of a faceset; writes the yaw/pitch coverage plot to `plot` (default: coverage.png in it)."""
+    """Counts and spreads of a faceset; writes the yaw/pitch coverage plot (default coverage.png in it)."""
     fs = FaceSet.open(path)
     plot = Path(plot) if plot else fs.path / "coverage.png"
     coverage_plot(fs, plot)
@@ -76,9 +77,10 @@ def faceset_info(path: str | Path, plot: str | Path | None = None) -> FaceSetSum
     tracks = {(e.source_index, e.track_id) for e in fs.entries if e.track_id is not None}
     sources = [f"{Path(s.path).name} ({s.kind} {s.width}x{s.height}, {s.frame_count} frame"
                f"{'s' if s.frame_count != 1 else ''})" for s in fs.sources]
-    return FaceSetSummary(fs.path, len(fs), sources, len(tracks), dict(Counter(e.reason for e in fs.rejected)),
-                          fs.size, fs.centering, sum(e.has_identity for e in fs.entries), _spread(poses[:, 0]),
-                          _spread(poses[:, 1]), _spread(fs.blur), plot)
+    rejected = dict(Counter(e.reason for e in fs.rejected))
+    with_identity = sum(e.has_identity for e in fs.entries)
+    return FaceSetSummary(fs.path, len(fs), sources, len(tracks), rejected, fs.size, fs.centering,
+                          with_identity, _spread(poses[:, 0]), _spread(poses[:, 1]), _spread(fs.blur), plot)
 
 
 def _spread(values: np.ndarray) -> tuple[float, float, float]:
@@ -88,7 +90,7 @@ def _spread(values: np.ndarray) -> tuple[float, float, float]:
 
 
 def coverage_plot(fs: FaceSet, dest: Path) -> None:
-    """Yaw/pitch coverage: where the faces' head poses fall (a 2-D histogram, 5 degree bins), written atomically."""
+    """Where the faces' head poses fall: a yaw/pitch 2-D histogram (5 degree bins), written atomically."""
     from matplotlib.figure import Figure  # import here: matplotlib is slow to import and only info needs it
 
     poses = fs.poses[~np.isnan(fs.poses).any(1)]
@@ -97,8 +99,8 @@ def coverage_plot(fs: FaceSet, dest: Path) -> None:
     ax = fig.add_subplot()
     bins = (np.arange(-90, 91, 5), np.arange(-60, 61, 5))
     counts, _, _ = np.histogram2d(poses[:, 0], poses[:, 1], bins=bins)
-    image = ax.imshow(np.ma.masked_equal(counts.T, 0), origin="lower", extent=(-90, 90, -60, 60), cmap="viridis",
-                      aspect="auto", interpolation="nearest")
+    image = ax.imshow(np.ma.masked_equal(counts.T, 0), origin="lower", extent=(-90, 90, -60, 60),
+                      cmap="viridis", aspect="auto", interpolation="nearest")
     fig.colorbar(image, ax=ax, label="faces")
     ax.set_xlabel("yaw (degrees, + = subject turns to their left)")
     ax.set_ylabel("pitch (degrees, + = up)")
@@ -115,8 +117,9 @@ def coverage_plot(fs: FaceSet, dest: Path) -> None:
 
 
 def sort_faceset(path: str | Path, by: str, refs: list[str | Path] = ()) -> FaceSet:
-    """Reorder and rename the faces: blur = sharpest first, yaw = from most negative to most positive, identity =
-    closest first to the faceset's centroid (or to the `refs` photos), so other people end up last."""
+    """Reorder and rename the faces: blur = sharpest first, yaw = from most negative to most positive,
+    identity = closest first to the faceset's centroid (or to the `refs` photos), so other people end up
+    last."""
     if by not in SORT_KEYS:
         raise KaokaeError(f"cannot sort by {by!r}: choose from {', '.join(SORT_KEYS)}")
     if refs and by != "identity":
@@ -136,9 +139,11 @@ def sort_faceset(path: str | Path, by: str, refs: list[str | Path] = ()) -> Face
 
 
 def filter_faceset(path: str | Path, blur_below: float | None = None, not_like: list[str | Path] = (),
-                   threshold: float = 0.6, near_duplicates: float | None = None) -> tuple[FaceSet, dict[str, int]]:
-    """Move rejected faces into rejected/: blurrier than `blur_below`, farther than `threshold` from every `not_like`
-    photo (another person), or within `near_duplicates` of a face kept before it. Returns the faceset and the counts."""
+                   threshold: float = 0.6,
+                   near_duplicates: float | None = None) -> tuple[FaceSet, dict[str, int]]:
+    """Move rejected faces into rejected/: blurrier than `blur_below`, farther than `threshold` from every
+    `not_like` photo (another person), or within `near_duplicates` of a face kept before it. Returns the
+    faceset and the counts."""
     if blur_below is None and not not_like and near_duplicates is None:
         raise KaokaeError("nothing to filter by: give --blur-below, --not-like or --near-duplicates")
     if near_duplicates is not None and near_duplicates < 0:
@@ -166,7 +171,8 @@ def filter_faceset(path: str | Path, blur_below: float | None = None, not_like: 
 
 
 def thumbnails(fs: FaceSet, indices: list[int]) -> np.ndarray:
-    """(N, THUMB*THUMB) float32 grey thumbnails (0-255) of the faces, read a few at a time (memory stays small)."""
+    """(N, THUMB*THUMB) float32 grey thumbnails (0-255) of the faces, read a few at a time (memory stays
+    small)."""
     def thumb(i: int) -> np.ndarray:
         grey = cv2.cvtColor(fs.load_face(i), cv2.COLOR_RGB2GRAY)
         return cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
@@ -177,8 +183,8 @@ def thumbnails(fs: FaceSet, indices: list[int]) -> np.ndarray:
 
 
 def near_duplicate_indices(fs: FaceSet, indices: list[int], distance: float) -> list[int]:
-    """Faces (in `indices` order) whose grey 32x32 thumbnail differs from an earlier kept face by an RMS of at most
-    `distance` grey levels (0-255). Consecutive video frames of a still face are ~2-5 apart."""
+    """Faces (in `indices` order) whose grey 32x32 thumbnail differs from an earlier kept face by an RMS of at
+    most `distance` grey levels (0-255). Consecutive video frames of a still face are ~2-5 apart."""
     thumbs = thumbnails(fs, indices)
     norms = (thumbs**2).sum(1)
     kept: list[int] = []  # rows of `thumbs`
@@ -199,8 +205,9 @@ def near_duplicate_indices(fs: FaceSet, indices: list[int], distance: float) -> 
 
 
 def _identity_distances(fs: FaceSet, refs: list[str | Path]) -> tuple[FaceSet, np.ndarray]:
-    """Each face's identity distance to the nearest reference photo, or to the faceset's mean embedding without
-    refs. Embeddings the faceset lacks are computed on the aligned faces and stored in it (a cache for next time)."""
+    """Each face's identity distance to the nearest reference photo, or to the faceset's mean embedding
+    without refs. Embeddings the faceset lacks are computed on the aligned faces and stored in it (a cache for
+    next time)."""
     from kaokae.extract.pipeline import reference_embedding
     from kaokae.faces import Face, FaceFinder
     from kaokae.faces.identity import IdentityEncoder, identity_distance
