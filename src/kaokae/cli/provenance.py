@@ -12,7 +12,7 @@ Read every synthetic-media label a file may carry and print what was found:
              and cropping after the metadata is gone;
   c2pa       a C2PA manifest ("Content Credentials") and whether its signature is valid.
 Exit code: 0 when every file carries a synthetic-media label, 1 when at least one carries none, 2 when a file
-cannot be read (damaged, truncated, not an image or video)."""
+cannot be read (not an image or video, or too damaged to decode); the other files are still reported."""
 
 
 def register(subparsers) -> None:

@@ -3,9 +3,10 @@ certificate that the file was created by a kaokae tool from a trained model. Unl
 cannot be edited without breaking the signature; like them it is lost when a file is re-encoded, which is what
 the watermark is for.
 
-The certificate must suit C2PA (c2pa-rs checks it): an end-entity certificate with the digitalSignature key usage
-and an extended key usage such as emailProtection or documentSigning, issued by a CA (a self-signed leaf is
-refused), in a PEM file with the chain, leaf first. Keys: EC P-256/P-384/P-521 (ES256/384/512), RSA (PS256) or
+The certificate must suit C2PA (c2pa-rs checks it when signing): an end-entity certificate with the
+digitalSignature key usage and an extended key usage such as emailProtection or documentSigning, in a PEM file with
+its chain, signer first. Readers trust it only when its CA is on their trust list (`kaokae verify --c2pa-trust`);
+otherwise the signature shows as valid but untrusted. Keys: EC P-256/P-384/P-521 (ES256/384/512), RSA (PS256) or
 Ed25519. No time-stamp authority is used (kaokae never goes to the network).
 """
 
@@ -91,8 +92,8 @@ class C2paSigner:
             self._sign_stream(manifest_definition(Label("kaokae", "0", None, "1970-01-01T00:00:00Z"), "probe", False),
                               "image/png", io.BytesIO(_PROBE_PNG), io.BytesIO())
         except c2pa.C2paError as e:
-            raise KaokaeError(f"C2PA refuses certificate {cert_path}: {e} (it needs a CA-issued end-entity "
-                              f"certificate with digitalSignature and e.g. emailProtection extended key usage)") from None
+            raise KaokaeError(f"C2PA refuses certificate {cert_path}: {e} (it needs an end-entity certificate with "
+                              f"the digitalSignature key usage and e.g. the emailProtection extended key usage)") from None
 
     def _sign_stream(self, manifest: dict, mime: str, source, dest) -> None:
         info = c2pa.C2paSignerInfo(self.algorithm, self.chain, self.key, None)
