@@ -5,7 +5,6 @@ Goal: extract fps >= 0.5 x decode-only fps (2 cores). Rows:
   decode + track  the tracker on every frame, nothing aligned or saved (where the face work goes)
   extract         the whole `kaokae extract` pipeline into a temporary faceset (align, blur, pose, PNGs,
                   alignments)
-  extract, min 80 the same with --min-size 80: the detector skips the tile passes that look for small faces
 
 Usage: .venv/bin/python benchmarks/extract.py [VIDEO] [--repeat N]
 """
@@ -43,9 +42,9 @@ def decode_and_track(path: Path) -> int:
     return n
 
 
-def run_extract(path: Path, **options) -> int:
+def run_extract(path: Path) -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        return extract([path], Path(tmp) / "faceset", ExtractOptions(**options)).frames
+        return extract([path], Path(tmp) / "faceset", ExtractOptions()).frames
 
 
 def best_of(repeat: int, fn, path: Path) -> tuple[int, float]:
@@ -71,8 +70,7 @@ def main() -> int:
     info = probe(args.video)
     print(f"{args.video.name}: {info.width}x{info.height} @ {float(info.fps):.2f} fps, {info.frame_count} "
           f"frames, {os.cpu_count()} CPU cores, best of {args.repeat}")
-    steps = [("decode", decode), ("decode + track", decode_and_track), ("extract", run_extract),
-             ("extract, min 80", lambda path: run_extract(path, min_size=80))]
+    steps = [("decode", decode), ("decode + track", decode_and_track), ("extract", run_extract)]
     rows = [(name, *best_of(args.repeat, fn, args.video)) for name, fn in steps]
     decode_fps = rows[0][1] / rows[0][2]
     print(f"\n| {'step':<15} | frames | seconds |    fps | x decode |")
