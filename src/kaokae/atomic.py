@@ -23,6 +23,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~_umask())  # mkstemp creates 0600; the result should get the usual permissions
         fsync_file(tmp)
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
@@ -53,3 +54,9 @@ def fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

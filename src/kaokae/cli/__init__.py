@@ -23,7 +23,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kaokae",
-        description="Face swapping done right. Every image and video kaokae writes is labelled as synthetic.",
+        description="Face swapping done right. Every swapped image and video kaokae writes is labelled as synthetic "
+                    "(metadata and an invisible watermark); `kaokae verify` reads the label.",
     )
     parser.add_argument("--version", action="version", version=f"kaokae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
