@@ -21,7 +21,8 @@ SYNTHETIC_SOURCE_TYPES = {IPTC_SOURCE_TYPES + code for code in (
     "trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia", "compositeSynthetic")}
 
 # The watermark has one byte for the tool; 0 is any other kaokae tool.
-TOOL_CODES = {"kaokae": 0, "kaokae convert": 1, "kaokae swap": 2, "kaokae demo": 3, "kaokae train": 4}
+TOOL_CODES = {"kaokae": 0, "kaokae convert": 1, "kaokae swap": 2, "kaokae demo": 3, "kaokae train": 4,
+              "kaokae evaluate": 5}
 TOOL_NAMES = {code: name for name, code in TOOL_CODES.items()}
 MODEL_PREFIX_BYTES = 5
 

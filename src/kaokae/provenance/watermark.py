@@ -154,15 +154,14 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def residual(luma: np.ndarray, scale_y: float, scale_x: float) -> tuple[np.ndarray, float, float]:
-    """Luma resampled by (scale_y, scale_x), high-passed and locally normalised so that edges and texture weigh
-    no more than flat areas, where the mark stands out most. Returns it with the scales after rounding."""
-    h, w = max(1, round(luma.shape[0] * scale_y)), max(1, round(luma.shape[1] * scale_x))
-    shrink = h * w < luma.shape[0] * luma.shape[1]
-    y = cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+def residual(luma: np.ndarray, scale: float) -> np.ndarray:
+    """Luma resampled by `scale`, high-passed and locally normalised so that edges and texture weigh no more than
+    flat areas, where the mark stands out most."""
+    h, w = max(1, round(luma.shape[0] * scale)), max(1, round(luma.shape[1] * scale))
+    y = cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     r = y - cv2.GaussianBlur(y, (0, 0), HIGHPASS_SIGMA)
     r /= np.sqrt(cv2.GaussianBlur(r * r, (0, 0), NORM_SIGMA)) + 0.5
-    return r, h / luma.shape[0], w / luma.shape[1]
+    return r
 
 
 def _parabolic(minus: float, centre: float, plus: float) -> float:
@@ -303,16 +302,16 @@ def detect_watermark(frames: np.ndarray | Iterable[np.ndarray]) -> WatermarkResu
     lumas = [_luma(f) for f in ([frames] if isinstance(frames, np.ndarray) else frames)]
     if not lumas:
         raise ValueError("no frames to look for a watermark in")
+    lumas = [y for y in lumas if y.shape == lumas[0].shape]  # one video has one size
     height, width = lumas[0].shape
     if min(height, width) < MIN_SIDE:
         return WatermarkResult(False, None, 0.0, 0.5, frames=len(lumas))
 
     # A grid where the cells of an unresized mark are about 2 px (never upsampled: a shrunk copy has smaller cells).
     scale = min(1.0, 2 * CELLS_PER_SHORT_SIDE / min(height, width))
-    r = residual(lumas[0], scale, scale)[0]
+    r = residual(lumas[0], scale)
     for y in lumas[1:]:
-        if y.shape == lumas[0].shape:
-            r += residual(y, scale, scale)[0]
+        r += residual(y, scale)
     if not np.any(r):  # a flat picture carries no mark
         return WatermarkResult(False, None, 0.0, 0.5, frames=len(lumas))
     periods_y, periods_x = candidate_periods(r, TILE * cell_size(height, width) * scale)
