@@ -20,6 +20,7 @@ from kaokae.extract import ExtractOptions, extract
 from kaokae.faces import FaceFinder
 from kaokae.faceset import FaceSet
 from kaokae.media import VideoWriter, open_media, probe, read_image
+from kaokae.provenance import describe_payload, file_sha256, verify
 from kaokae.train import Run, train
 
 CLIP = "real3dportrait/data/raw/examples/May_5s.mp4"  # 512x512, 25 fps, AAC audio
@@ -94,7 +95,7 @@ def test_video_keeps_frames_fps_audio_and_changes_only_the_face(setup, capsys):
     out = root / "swapped.mp4"
     # lossless H.264, so that "unchanged up to codec noise" can be checked exactly against a plain lossless copy
     code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", out, "--crf", 0, "--preset", "ultrafast",
-                        "--preview", 3)
+                        "--preview", 3, "--no-watermark")
     assert code == 0, err
     assert f"converted {CLIP_FRAMES} frames: {CLIP_FRAMES} faces swapped on {CLIP_FRAMES} frames" in err
     source, swapped = probe(clip), probe(out)
@@ -136,6 +137,13 @@ def test_stored_alignments_are_reused(setup, capsys):
                         "ultrafast", "--blend", "feather", "--colour", "hist", "--mask", "hull")
     assert code == 0, err
     assert f"{CLIP_FRAMES} faces swapped on {CLIP_FRAMES} frames" in err
+    # every output is labelled as synthetic: metadata and the watermark, naming convert and the model's weights
+    report = verify(out)
+    assert report.metadata_synthetic and report.metadata["tool"] == "kaokae convert"
+    weights = next(setup["model"].glob("checkpoints/*/model.safetensors"))
+    assert report.metadata["model_id"] == file_sha256(weights)
+    assert report.watermark.found
+    assert describe_payload(report.watermark.payload) == f"kaokae convert, model {file_sha256(weights)[:10]}"
     # a faceset of another video holds no alignments for this one
     code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", root / "x.mp4", "--alignments", root / "b")
     assert code == 2 and "holds no alignments for may.mp4" in err and "Traceback" not in err
@@ -150,7 +158,7 @@ def test_only_leaves_the_other_people_untouched(setup, tmp_path, capsys):
 
     image = data_file(TWO_PEOPLE)  # Biden, Obama and a girl
     out = tmp_path / "only.png"
-    code, err = run_cli(capsys, image, "-m", setup["model"], "-o", out, "--only", data_file(BIDEN))
+    code, err = run_cli(capsys, image, "-m", setup["model"], "-o", out, "--only", data_file(BIDEN), "--no-watermark")
     assert code == 0, err
     assert "1 faces swapped on 1 frames" in err
     original, swapped = read_image(image), read_image(out)
@@ -175,7 +183,7 @@ def test_folder_keeps_names_and_passes_faceless_images_through(setup, tmp_path, 
     shutil.copy(data_file(TWO_PEOPLE), folder / "people.jpg")
     shutil.copy(data_file(NO_FACE), folder / "dogs.jpg")
     out = tmp_path / "out"
-    code, err = run_cli(capsys, folder, "-m", setup["model"], "-o", out, "--blend", "feather")
+    code, err = run_cli(capsys, folder, "-m", setup["model"], "-o", out, "--blend", "feather", "--no-watermark")
     assert code == 0, err
     assert "3 faces swapped on 1 frames" in err
     assert sorted(p.name for p in out.iterdir()) == ["dogs.png", "people.png"]

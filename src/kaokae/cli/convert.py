@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from kaokae.cli import add_quiet
+from kaokae.cli.provenance import add_label_arguments
 from kaokae.progress import info
 
 
@@ -78,6 +79,7 @@ def register(subparsers) -> None:
                    help="where the model runs: auto (a CUDA or Apple GPU when present, else the CPU), cpu, cuda, "
                         "cuda:N, mps (default auto)")
     g.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    add_label_arguments(p)
     add_quiet(p)
     p.set_defaults(run=run_convert)
 
@@ -92,7 +94,7 @@ def run_convert(args) -> int:
         blend=args.blend, keep_mouth=args.keep_mouth, batch_size=args.batch_size, prediction_ema=args.prediction_ema,
         only=args.only, threshold=args.threshold, alignments=args.alignments, use_alignments=args.use_alignments,
         detect=detect, preview=args.preview, crf=args.crf, preset=args.preset, device=args.device,
-        overwrite=args.overwrite)
+        overwrite=args.overwrite, watermark=not args.no_watermark, c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
     result = convert(args.input, args.model, args.output, options)
     if result.frames_without_alignments:
         info(f"{result.frames_without_alignments} frames have no face in the stored alignments and were left as "

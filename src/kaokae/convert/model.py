@@ -37,7 +37,7 @@ class SwapModel:
     """
 
     def __init__(self, model_dir: str | Path, direction: str = "a2b", device: str = "auto"):
-        from kaokae.train.checkpoint import load_model
+        from kaokae.train.checkpoint import MODEL_FILE, latest_checkpoint, load_model
 
         if direction not in DIRECTIONS:
             raise KaokaeError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
@@ -49,22 +49,22 @@ class SwapModel:
             self.model, self.config = load_model(model_dir, self.device)
         except (ValueError, TypeError) as e:  # a config.json whose sizes build no model
             raise KaokaeError(f"{model_dir}/config.json does not describe a model this kaokae can build: {e}") from None
+        self.weights = latest_checkpoint(model_dir) / MODEL_FILE  # what the synthetic-media label names by hash
         self.target = direction[-1]
         self.architecture = self.config.architecture
         self.size = self.config.size
         self.face_size = self.config.face_size
         self.centering = self.config.centering
         self.has_mask = bool(getattr(self.model, "has_mask", False))
-        # Half precision on a GPU: the models are small convnets, fp16 output is far below 8-bit quantisation.
-        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        if self.dtype != torch.float32:
-            self.model.to(self.dtype)
+        # On a GPU, bfloat16 autocast as in training: twice the speed, and the models learned under it.
+        self.autocast = self.device.type == "cuda"
 
     @torch.inference_mode()
     def __call__(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         x = torch.from_numpy(np.ascontiguousarray(faces)).to(self.device, non_blocking=True)
-        x = x.permute(0, 3, 1, 2).to(self.dtype) / 255
-        rgb, mask = self.model.swap(x, to=self.target)
+        x = x.permute(0, 3, 1, 2).float() / 255
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            rgb, mask = self.model.swap(x, to=self.target)
         rgb = (rgb.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         if mask is None:
             return rgb, None

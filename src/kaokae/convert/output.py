@@ -1,7 +1,8 @@
 """Where converted frames go: a video with the source's audio, an image, or a folder of images; and the preview.
 
-All writing of converted frames goes through `open_output`, so labelling every output as synthetic (metadata and
-watermark) is one change here.
+Everything written goes through here and carries the synthetic-media label of the run (kaokae.provenance): the
+invisible watermark in every frame, IPTC trainedAlgorithmicMedia in the video's tags or the image's XMP, and a
+signed C2PA manifest when the user gave a certificate.
 """
 
 import contextlib
@@ -15,6 +16,7 @@ from kaokae.errors import KaokaeError
 from kaokae.media import VIDEO_EXTENSIONS, Frame, ImageFolderWriter, MediaInfo, VideoWriter, write_image
 from kaokae.media.image import IMAGE_EXTENSIONS
 from kaokae.media.writer import same_path
+from kaokae.provenance import Labeller
 
 PREVIEW_HEIGHT = 270  # px of each tile in the preview sheet
 
@@ -59,23 +61,25 @@ class _Output:
 
 
 @contextlib.contextmanager
-def open_output(info: MediaInfo, output: Path, options) -> Iterator[_Output]:
-    """A writer for the converted frames (`write(rgb, frame)`), committed only when the block ends without error.
+def open_output(info: MediaInfo, output: Path, options, labeller: Labeller) -> Iterator[_Output]:
+    """A writer for the converted frames (`write(rgb, frame)`), committed only when the block ends without error;
+    every frame is watermarked and the files carry the label's metadata (and C2PA manifest).
 
     options: crf, preset (video) and overwrite.
     """
     output = Path(output)
     kind = check_output(info, output, options.overwrite)
-    metadata = label_metadata()
+    written: list[Path] = []
     if kind == "video":
         with VideoWriter(output, info.fps, audio_from=info.path if info.has_audio else None, crf=options.crf,
-                         preset=options.preset, metadata=metadata, time_base=info.time_base) as writer:
+                         preset=options.preset, metadata=labeller.tags, time_base=info.time_base) as writer:
 
             class Video(_Output):
                 def write(self, rgb, frame):
-                    writer.write(rgb, time=frame.time)
+                    writer.write(labeller.mark(rgb), time=frame.time)
 
             yield Video()
+        written.append(output)
     elif kind == "image":
         images: list[np.ndarray] = []
 
@@ -84,21 +88,17 @@ def open_output(info: MediaInfo, output: Path, options) -> Iterator[_Output]:
                 images.append(rgb)
 
         yield Image()
-        write_image(output, images[0])
+        written.append(write_image(output, labeller.mark(images[0]), xmp=labeller.xmp))
     else:
-        fmt = "png"
-        with ImageFolderWriter(output, fmt, overwrite=options.overwrite) as writer:
+        with ImageFolderWriter(output, "png", overwrite=options.overwrite, xmp=labeller.xmp) as writer:
 
             class Folder(_Output):
                 def write(self, rgb, frame):
-                    writer.write(rgb, Path(frame.name).stem if frame.name else None)
+                    written.append(writer.write(labeller.mark(rgb), Path(frame.name).stem if frame.name else None))
 
             yield Folder()
-
-
-def label_metadata() -> dict[str, str]:
-    """Container metadata that marks the output as synthetic (filled in by kaokae.provenance)."""
-    return {}
+    for path in written:
+        labeller.sign(path)
 
 
 def preview_path(output: Path) -> Path:
@@ -123,10 +123,11 @@ class Preview:
         gap = np.full((size[1], 4, 3), 255, np.uint8)
         self.rows.append(np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2]], axis=1))
 
-    def write(self, path: Path) -> Path | None:
+    def write(self, path: Path, labeller: Labeller) -> Path | None:
         if not self.rows:
             return None
         width = max(r.shape[1] for r in self.rows)
         rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in self.rows]
-        write_image(path, np.concatenate(rows)[:-4])
+        write_image(path, labeller.mark(np.concatenate(rows)[:-4]), xmp=labeller.xmp)
+        labeller.sign(path)
         return path

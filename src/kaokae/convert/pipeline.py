@@ -33,6 +33,7 @@ from kaokae.convert.paste import MASKS, PasteOptions, model_matrix, paste_face
 from kaokae.convert.stream import background
 from kaokae.errors import KaokaeError
 from kaokae.media import PRESETS, Frame, MediaInfo, open_media, probe
+from kaokae.provenance import Labeller, file_sha256
 
 
 @dataclass
@@ -56,6 +57,9 @@ class ConvertOptions:
     preset: str = "medium"
     device: str = "auto"
     overwrite: bool = False
+    watermark: bool = True  # the invisible watermark (the metadata label is always written)
+    c2pa_cert: Path | None = None  # sign a C2PA manifest into the output with this certificate chain and key
+    c2pa_key: Path | None = None
 
 
 @dataclass
@@ -236,6 +240,8 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
     check_output(info, output, options.overwrite)
     model = SwapModel(model_dir, options.direction, options.device)
     converter = Converter(model, options)
+    labeller = Labeller("kaokae convert", model_id=file_sha256(model.weights), watermark=options.watermark,
+                        c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key)
     locate = _locator(info, model, options)
     try:
         if options.only:
@@ -243,7 +249,7 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
         preview_at = _preview_frames(info, options.preview)
         preview = Preview(len(preview_at)) if preview_at else None
         frames_swapped = faces = written = 0
-        with open_media(info.path) as reader, open_output(info, output, options) as writer, \
+        with open_media(info.path) as reader, open_output(info, output, options, labeller) as writer, \
                 progress.bar(total=info.frame_count, desc="convert", unit="frame") as bar, \
                 contextlib.closing(converter.run(reader, locate, preview_at)) as swapped_frames:
             # closing() stops the pipeline's threads first if anything goes wrong, before the reader closes
@@ -260,7 +266,7 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
         locate.close()
     preview_file = None
     if preview is not None:
-        preview_file = preview.write(preview_path(output))
+        preview_file = preview.write(preview_path(output), labeller)
     missing = getattr(locate, "frames_without_faces", 0)
     if faces == 0:
         progress.warn(f"no face was swapped in {Path(info.path).name}; {output} is an unchanged copy")
