@@ -183,7 +183,8 @@ def test_folder_keeps_names_and_passes_faceless_images_through(setup, tmp_path, 
     shutil.copy(data_file(TWO_PEOPLE), folder / "people.jpg")
     shutil.copy(data_file(NO_FACE), folder / "dogs.jpg")
     out = tmp_path / "out"
-    code, err = run_cli(capsys, folder, "-m", setup["model"], "-o", out, "--blend", "feather", "--no-watermark")
+    code, err = run_cli(capsys, folder, "-m", setup["model"], "-o", out, "--blend", "feather", "--no-watermark",
+                        "--direction", "b2a")
     assert code == 0, err
     assert "3 faces swapped on 1 frames" in err
     assert sorted(p.name for p in out.iterdir()) == ["dogs.png", "people.png"]
@@ -200,8 +201,8 @@ def test_model_output_and_masks_are_finite_and_bounded(setup):
         frames = [f for f in reader.frames(every=10)]
     results = {}
     for mask in ("hull", "both"):
-        converter = Converter(model, ConvertOptions(mask=mask, batch_size=3))
         locate = DetectedFaces(probe(setup["clip"]), model.face_size, model.centering, DetectOptions())
+        converter = Converter(model, ConvertOptions(mask=mask, batch_size=3))
         results[mask] = list(converter.run(frames, locate, preview_frames={f.index for f in frames}))
         locate.close()
     for hull, both in zip(results["hull"], results["both"], strict=True):
@@ -216,6 +217,19 @@ def test_model_output_and_masks_are_finite_and_bounded(setup):
     assert rgb.shape == (8, 32, 32, 3) and rgb.dtype == np.uint8
     assert learned.shape == (8, 32, 32) and np.isfinite(learned).all()
     assert learned.min() >= 0 and learned.max() <= 1
+
+
+def test_prediction_moving_average_follows_each_track(setup):
+    model = SwapModel(setup["model"], "a2b", "cpu")
+    converter = Converter(model, ConvertOptions(prediction_ema=0.75))
+    dark, bright = np.full((32, 32, 3), 40, np.uint8), np.full((32, 32, 3), 200, np.uint8)
+    mask = np.ones((32, 32), np.float32)
+    assert converter._smooth("t", dark, mask)[0].max() == 40  # a track starts from its own prediction
+    rgb, smoothed_mask = converter._smooth("t", bright, mask * 0)
+    assert rgb.min() == rgb.max() == 80 and np.allclose(smoothed_mask, 0.75)  # 0.75 * 40 + 0.25 * 200
+    assert converter._smooth("other", bright, mask)[0].max() == 200  # tracks do not mix
+    converter._forget_ended([])
+    assert converter.ema == {}
 
 
 def test_bad_models_and_inputs_are_one_line_errors(setup, tmp_path, capsys):
