@@ -14,6 +14,7 @@ from conftest import data_file
 from kaokae.cli import main
 from kaokae.composite import FACE_OVAL, face_size
 from kaokae.convert import Converter, ConvertOptions, SwapModel
+from kaokae.convert.geometry import model_input
 from kaokae.convert.locate import DetectedFaces, DetectOptions
 from kaokae.convert.output import PREVIEW_HEIGHT
 from kaokae.extract import ExtractOptions, extract
@@ -217,6 +218,24 @@ def test_model_output_and_masks_are_finite_and_bounded(setup):
     assert rgb.shape == (8, 32, 32, 3) and rgb.dtype == np.uint8
     assert learned.shape == (8, 32, 32) and np.isfinite(learned).all()
     assert learned.min() >= 0 and learned.max() <= 1
+
+
+def test_faces_are_found_and_aligned_exactly_like_extract(setup):
+    """Detection in convert is extract's (same tracker, same One-Euro smoothing): the same landmarks and matrices;
+    and warping with them gives back the faceset's own aligned faces, pixel for pixel."""
+    faceset, clip = setup["faceset_a"], setup["clip"]
+    locate = DetectedFaces(probe(clip), faceset.size, faceset.centering, DetectOptions())
+    with open_media(clip) as reader:
+        for frame in reader:
+            found = locate(frame)
+            (row,) = faceset.frame_lookup(0, frame.index)
+            assert len(found) == 1
+            assert np.abs(found[0].face.landmarks - faceset.landmarks[row]).max() < 1e-3
+            assert np.allclose(found[0].matrix, faceset.matrices[row], atol=1e-6)
+            if frame.index % 10 == 0:
+                aligned = model_input(frame.image, faceset.matrices[row], faceset.size, faceset.size)
+                assert np.array_equal(aligned, faceset.load_face(row))
+    locate.close()
 
 
 def test_prediction_moving_average_follows_each_track(setup):
