@@ -1,7 +1,7 @@
 """Where the faces are on each frame: from a faceset's stored alignments of this very input, or found afresh with
-the same detector, tracker and One-Euro smoothing as extract. Either way each face comes with the frame -> aligned
-face matrix of the model's faceset size and centering, and a key that stays the same along a face track (for the
-temporal smoothing of colour and prediction)."""
+the same detector, tracker and One-Euro smoothing as extract. Either way each face comes with its frame -> aligned
+face matrix in the model's centering (for the stored faceset's size, or the model's faceset size), and a key that
+stays the same along a face track (for the temporal smoothing of colour and prediction)."""
 
 from dataclasses import dataclass
 from pathlib import Path

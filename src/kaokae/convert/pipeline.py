@@ -269,7 +269,7 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
         preview_file = preview.write(preview_path(output), labeller)
     missing = getattr(locate, "frames_without_faces", 0)
     if faces == 0:
-        progress.warn(f"no face was swapped in {Path(info.path).name}; {output} is an unchanged copy")
+        progress.warn(f"no face was swapped in {Path(info.path).name}: {output} shows it as it was")
     return ConvertResult(output, written, frames_swapped, faces, time.perf_counter() - start, preview_file, missing)
 
 
