@@ -4,7 +4,7 @@ trained on, measured by kaokae.evaluate (dlib's models, independent of the media
 Training pair 2 of ../shared/data: A = Obama (styletalk Obama_clip1 + Obama_clip2, 256x256, 50 s),
 B = edtalk pose_source2 (an unnamed man, 256x256, 60 s).
   1. extract A and B (every 2nd frame, one face each) into facesets
-  2. train the 'original' model for a fixed time with --holdout: the last faces of each faceset (the last ~5 s of
+  2. train the "hd" model (learned mask) for a fixed time with --holdout: the last faces of each faceset (the last ~5 s of
      Obama_clip2 and of B) are never trained on
   3. the last --frames frames of Obama_clip2 (inside the held-out stretch) become the test clip
   4. learned swap: kaokae.convert of the test clip; classic swap: kaokae.swap of it with 5 frames of B as photos
@@ -44,7 +44,7 @@ EVERY = 2  # extract every 2nd frame: half the extraction time, neighbouring fra
 HOLDOUT = 75  # faces of each faceset kept out of training: 150 frames, the last 5 s of Obama_clip2 and of B
 CLASSIC_PHOTOS = 5  # frames of B (from its training part) given to the classic swap as source photos
 # (architecture, size, width, batch size, minutes): tiny on 2 CPU cores, larger when a GPU is lent.
-BUDGET = {"cpu": ("original", 64, 1.0, 16, 5.0), "cuda": ("original", 64, 1.0, 64, 10.0)}
+BUDGET = {"cpu": ("hd", 64, 0.25, 16, 5.0), "cuda": ("hd", 128, 1.0, 32, 10.0)}
 GALLERY_PEOPLE = {  # folder name -> photos in ../shared/data; B and A (Obama) are not among them
     "alex_lacamoire": ["face_recognition/examples/knn_examples/train/alex_lacamoire/img1.jpg"],
     "biden": ["face_recognition/examples/knn_examples/train/biden/biden.jpg",

@@ -42,6 +42,7 @@ def test_a_classic_swap_reads_as_b_and_keeps_pose_and_expression(short_clip, tmp
     # Identity moves from Obama towards Biden (dlib's ResNet does not know the swap's mediapipe geometry).
     assert swap["identity"]["distance_to_target"] < source["identity"]["distance_to_target"] - 0.1
     assert swap["identity"]["distance_to_source"] > source["identity"]["distance_to_source"] + 0.1
+    assert swap["identity"]["verified"] >= 0.8 and source["identity"]["verified"] == 0.0
     # The swap follows the source's head and face: a few degrees and a few percent of the eye span at most.
     assert max(swap["pose_error_deg"].values()) < 8
     assert 0 < swap["expression_error"] < 0.08

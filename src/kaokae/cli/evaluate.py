@@ -14,8 +14,8 @@ def register(subparsers) -> None:
                     "made the swap). Either give a trained model and A's media (--model, --source, --target: the "
                     "frames are converted here) or a finished swap and its source (--swapped, --source). Prints a "
                     "Markdown table; --json and --png write the full report. Metrics: identity distance of the "
-                    "swapped faces to B and to A (dlib 128-D; below 0.6 is the same person) and ID retrieval "
-                    "among a gallery; head-pose error (degrees) and expression error (NME of eyes and mouth) "
+                    "swapped faces to B and to A (dlib 128-D; below 0.6 is the same person, 'verified as B'), "
+                    "ID retrieval among a gallery; head-pose error (degrees) and expression error (NME of eyes and mouth) "
                     "against the source; SSIM/PSNR of A->A and B->B reconstructions (with --model); flicker in "
                     "the face region relative to the source (1.0 = no added flicker). A 'no swap' row scores the "
                     "source frames themselves, the reference.")

@@ -12,6 +12,7 @@ The two model files ship inside the face_recognition_models package (found by `k
 import functools
 from dataclasses import dataclass
 
+import cv2
 import dlib
 import numpy as np
 
@@ -20,6 +21,7 @@ from kaokae.faces.identity import models_dir
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+DETECT_SIDE = 1024  # px: larger photos are searched downscaled to this
 
 
 def _model_path(name: str) -> str:
@@ -52,19 +54,23 @@ class DlibFace:
 
 
 def detect(rgb: np.ndarray, upsample: int | None = None) -> list[np.ndarray]:
-    """Face boxes (x0, y0, x1, y1), largest first.
+    """Face boxes (x0, y0, x1, y1) in `rgb`'s pixels, largest first.
 
     HOG's window is 80 px, so faces smaller than that need the image upsampled; by default a second pass with one
-    doubling runs only when the first finds nothing (it costs four times as much).
+    doubling runs only when the first finds nothing (it costs four times as much). Photos larger than
+    DETECT_SIDE are searched at that size (HOG's cost grows with the pixels; the doubling pass still finds their
+    small faces).
     """
     rgb = np.ascontiguousarray(rgb)
+    scale = min(1.0, DETECT_SIDE / max(rgb.shape[:2]))
+    small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     passes = [upsample] if upsample is not None else [0, 1]
     rects = []
     for times in passes:
-        rects = _detector()(rgb, times)
+        rects = _detector()(small, times)
         if len(rects):
             break
-    boxes = [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32) for r in rects]
+    boxes = [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32) / scale for r in rects]
     return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
 
 

@@ -16,7 +16,7 @@ from kaokae.provenance import Labeller  # noqa: E402
 PANELS = [
     ("identity distance to B ↓", ["ID dist to B ↓"], None),
     ("identity distance to A ↑", ["ID dist to A ↑"], None),
-    ("ID retrieval of B ↑", ["ID retrieval B ↑"], (0, 1.1)),
+    ("ID retrieval / verified as B ↑", ["ID retrieval B ↑", "verified as B ↑"], (0, 1.1)),
     ("pose error ° ↓ (yaw, pitch, roll)", ["yaw err ° ↓", "pitch err ° ↓", "roll err ° ↓"], None),
     ("expression NME ↓", ["expression NME ↓"], None),
     ("flicker (1 = source)", ["flicker (1 = source)"], None),

@@ -20,7 +20,8 @@ SOURCE_ROW = "no swap"  # the source frames scored as if they were the swap: the
 MODELS = {
     "faces": "dlib HOG frontal face detector (the source frame's face; matched in the swapped frame by box overlap)",
     "landmarks": "dlib 68-point shape predictor (iBUG 300-W, shape_predictor_68_face_landmarks.dat)",
-    "identity": "dlib ResNet 128-D face embedding (dlib_face_recognition_resnet_model_v1.dat)",
+    "identity": "dlib ResNet 128-D face embedding (dlib_face_recognition_resnet_model_v1.dat); retrieval: nearest "
+                "gallery centroid is B; verified: distance to B's centroid below 0.6 (dlib's same-person threshold)",
     "pose": "cv2.solvePnP of dlib's 68 landmarks (nose, eye and mouth corners) against kaokae's 3-D mean face",
     "expression": "dlib 68 landmarks: eyes and mouth after a similarity fit, mean error / outer eye-corner span",
     "reconstruction": "SSIM (Gaussian 11x11, sigma 1.5) and PSNR of the model's A->A and B->B faces",
@@ -75,6 +76,7 @@ COLUMNS = [
     ("ID dist to B ↓", lambda s: s["identity"].get("distance_to_target"), "{:.3f}"),
     ("ID dist to A ↑", lambda s: s["identity"].get("distance_to_source"), "{:.3f}"),
     ("ID retrieval B ↑", lambda s: s["identity"].get("retrieval"), "{:.0%}"),
+    ("verified as B ↑", lambda s: s["identity"].get("verified"), "{:.0%}"),
     ("yaw err ° ↓", lambda s: s["pose_error_deg"]["yaw"], "{:.2f}"),
     ("pitch err ° ↓", lambda s: s["pose_error_deg"]["pitch"], "{:.2f}"),
     ("roll err ° ↓", lambda s: s["pose_error_deg"]["roll"], "{:.2f}"),

@@ -140,7 +140,10 @@ class SwapScorer:
             source_centroid = metrics.centroid([f.source_embedding for f in faced])
         identity = {}
         if references.target is not None:
-            identity["distance_to_target"] = _mean([metrics.identity_distance(e, references.target) for e in swapped])
+            to_target = [metrics.identity_distance(e, references.target) for e in swapped]
+            identity["distance_to_target"] = _mean(to_target)
+            # dlib's own same-person test: a face nearest to B in the gallery may still look like nobody
+            identity["verified"] = _mean([d < metrics.SAME_PERSON_DISTANCE for d in to_target])
         if source_centroid is not None:
             identity["distance_to_source"] = _mean([metrics.identity_distance(e, source_centroid) for e in swapped])
         if references.gallery is not None and swapped:
