@@ -16,6 +16,7 @@ from kaokae.media import VideoWriter, open_media
 OBAMA_CLIP = "styletalk/samples/source_video/video/Obama_clip1.mp4"
 BIDEN = "face_recognition/examples/knn_examples/train/biden"
 FRAMES = 10
+HOLDOUT = 4  # the untrained model's config says it kept the last 4 faces of each faceset out of training
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def untrained_model(tmp_path_factory) -> Path:
     config = original.Config.scaled(size=64, width=0.25)
     model = build_model("original", config)
     write_config(folder, ModelConfig("original", json.loads(json.dumps(dataclasses.asdict(config))), 256, "face",
-                                     dataclasses.asdict(TrainConfig())))
+                                     dataclasses.asdict(TrainConfig(holdout=HOLDOUT))))
     save_checkpoint(folder, model, torch.optim.AdamW(model.parameters()), {"iteration": 0})
     return folder
 
@@ -85,3 +86,17 @@ def test_the_model_form_converts_frames_and_scores_reconstruction(untrained_mode
     # The converted frames were pasted over: they differ from the source, which scores flicker 1.0 on itself.
     assert swap["expression_error"] > 0 or swap["identity"]["distance_to_source"] > 0.3
     assert report["systems"][SOURCE_ROW]["flicker"] == 1.0
+
+
+def test_a_faceset_source_is_evaluated_on_its_held_out_faces(untrained_model, short_clip, tmp_path):
+    from kaokae.evaluate import evaluate_model
+    from kaokae.extract import ExtractOptions, extract
+
+    faceset = extract([short_clip], tmp_path / "faceset", ExtractOptions(max_faces=1)).faceset
+    assert len(faceset) == FRAMES
+    report = evaluate_model(untrained_model, faceset.path, data_file(BIDEN), frames=0, device="cpu")
+    assert report.inputs["first_index"] == FRAMES - HOLDOUT
+    swap = report.systems["swap"]
+    assert swap["frames"] == HOLDOUT and swap["faces"] == HOLDOUT  # the aligned faces, read as images
+    assert swap["reconstruction"]["a_faces"] == HOLDOUT
+    assert report.systems[SOURCE_ROW]["pose_error_deg"]["yaw"] == 0.0

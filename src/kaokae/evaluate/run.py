@@ -129,11 +129,15 @@ def evaluate_model(model: str | Path, source: str | Path, target: str | Path, ga
     first = held_out_start(source, int(config.train.get("holdout", 0)))
     if first:
         progress.info(f"evaluating the faces of {source} from {first} on (held out in training)")
+    elif media != source:
+        progress.info(f"the model was trained without --holdout: if it trained on {source}, A->A measures "
+                      "memorisation, not how it does on new frames")
     refs = identity_references(target, source, gallery)
     names = ["swap"] + ([SOURCE_ROW] if with_source_row else [])
     total = window_length(media, start, frames, first)
     with converted_frames(model, media, frame_window(media, start, frames, first), device) as (pairs, locate):
-        scorers = score_pairs(((src, [swp, src][: len(names)]) for src, swp in pairs), names, total)
+        systems = ((src, [swp, src] if with_source_row else [swp]) for src, swp in pairs)
+        scorers = score_pairs(systems, names, total)
     inputs = {"mode": "model", "model": str(model), "source": str(source), "target": str(target),
               "gallery": _str(gallery), "start": start, "frames": frames, "first_index": first}
     report = _report(scorers, refs, inputs)
