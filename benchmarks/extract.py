@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 from kaokae.extract import ExtractOptions, extract
-from kaokae.extract.sample import prefetch
 from kaokae.faces import FaceFinder
 from kaokae.faces.track import FaceTracker
 from kaokae.media import open_media, probe
 from kaokae.progress import set_quiet
+from kaokae.threads import background
 
 DATA = Path(os.environ.get("KAOKAE_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 CLIP = DATA / "hieubkvn123_face_recognition/videos/biden.mp4"
@@ -36,7 +36,7 @@ def decode_and_track(path: Path) -> int:
     n = 0
     with FaceFinder() as finder, open_media(path) as reader:
         tracker = FaceTracker(finder)
-        for frame in prefetch(reader):
+        for frame in background(reader, depth=8):
             tracker.update(frame.image)
             n += 1
     return n

@@ -30,7 +30,7 @@ from kaokae.faces.track import FaceTracker
 from kaokae.media import VideoWriter, open_media, probe
 from kaokae.progress import set_quiet
 from kaokae.swap import SwapSettings, load_sources, swap_media, warp_mesh
-from kaokae.swap.run import ahead
+from kaokae.threads import background
 
 DATA = Path(os.environ.get("KAOKAE_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 CLIP = DATA / "hieubkvn123_face_recognition/videos/biden.mp4"
@@ -64,7 +64,7 @@ def copy_video(track_faces: bool):
         with open_media(clip) as reader, VideoWriter(out, info.fps, audio_from=clip, preset="veryfast",
                                                      time_base=info.time_base) as writer:
             # The same overlap as the swap: decoding and face work in a thread, encoding here.
-            for frame in ahead(frames(reader)):
+            for frame in background(frames(reader)):
                 writer.write(frame.image, time=frame.time)
         return writer.frames_written
     return run

@@ -269,7 +269,7 @@ def test_bad_models_and_inputs_are_one_line_errors(setup, tmp_path, capsys):
         ((clip, "-m", damaged, "-o", out), "is damaged or does not fit this model"),
         ((clip, "-m", model, "-o", out, "--alignments", head), "'head'-centred faces but the model"),
         ((tmp_path / "missing.mp4", "-m", model, "-o", out), "no such file"),
-        ((clip, "-m", model, "-o", tmp_path / "out.png"), "a video converts to a video file or a folder"),
+        ((clip, "-m", model, "-o", tmp_path / "out.png"), "a video becomes a video file or a folder"),
         ((clip, "-m", model, "-o", clip), "is the input"),
         ((clip, "-m", model, "-o", taken), "exists (use --overwrite"),
         ((clip, "-m", model, "-o", out, "--preset", "quick"), "unknown --preset"),

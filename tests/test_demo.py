@@ -5,6 +5,7 @@ import cv2
 from kaokae.cli import main
 from kaokae.demo import QUICK
 from kaokae.media import probe
+from kaokae.provenance import verify
 
 
 def test_quick_demo_writes_every_promised_file(tmp_path, capsys):
@@ -20,4 +21,6 @@ def test_quick_demo_writes_every_promised_file(tmp_path, capsys):
         info = probe(out / name)
         assert info.frame_count == QUICK.frames and info.width == QUICK.clip_size, name
         assert str(out / name) in printed
+    for name in ["learned_swap.mp4", "classic_swap.mp4", "summary.png", "training_preview.png"]:
+        assert verify(out / name, frames=4).labelled, f"{name} is not labelled as synthetic"
     assert not list(tmp_path.glob(".demo.*")), "the demo's work folder was left behind"

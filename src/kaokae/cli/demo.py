@@ -1,6 +1,7 @@
 """`kaokae demo`: the whole pipeline on built-in portraits."""
 
 from kaokae.cli import add_quiet
+from kaokae.cli.provenance import add_label_arguments
 
 
 def register(subparsers) -> None:
@@ -20,6 +21,7 @@ def register(subparsers) -> None:
                              "minute; the learned swap is still a blur")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where to train and convert (default: auto, the GPU when there is one)")
+    add_label_arguments(parser)
     add_quiet(parser)
     parser.set_defaults(run=run)
 
@@ -27,7 +29,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from kaokae.demo import run_demo
 
-    result = run_demo(args.output, quick=args.quick, device=args.device)
+    result = run_demo(args.output, quick=args.quick, device=args.device, watermark=not args.no_watermark,
+                      c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
     width = max(len(what) for what in result.files)
     for what, path in result.files.items():
         print(f"{what:<{width}}  {path}")

@@ -1,6 +1,7 @@
 """`kaokae swap`: the classic, training-free face swap from one or more photos."""
 
 from kaokae.cli import add_quiet
+from kaokae.cli.provenance import add_label_arguments
 from kaokae.composite import BLEND_METHODS, COLOUR_METHODS
 from kaokae.media import PRESETS
 
@@ -43,6 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--crf", type=int, default=18, help="video: H.264 quality, 0-51, lower is better (default 18)")
     p.add_argument("--preset", choices=PRESETS, default="veryfast", metavar="PRESET",
                    help="video: H.264 speed preset: ultrafast ... veryslow (slower ones make smaller files at the same quality; default veryfast)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    add_label_arguments(p)
     add_quiet(p)
     p.set_defaults(run=run)
 
@@ -52,5 +55,6 @@ def run(args) -> int:
 
     settings = SwapSettings(blend=args.blend, colour=args.colour, erode=args.erode, feather=args.feather)
     swap_media(args.source, args.target, args.output, only=args.only, only_threshold=args.only_threshold,
-               settings=settings, smooth=args.smooth, crf=args.crf, preset=args.preset)
+               settings=settings, smooth=args.smooth, crf=args.crf, preset=args.preset, overwrite=args.overwrite,
+               watermark=not args.no_watermark, c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
     return 0

@@ -3,7 +3,7 @@
     decode ─> find faces ─> model (batched) ─> paste (mask, colour, blend) ─> encode
     thread     thread         thread             thread                      caller
 
-Each step runs in its own thread with a small bounded queue to the next (`stream.background`), so decoding, face
+Each step runs in its own thread with a small bounded queue to the next (`kaokae.threads.background`), so decoding, face
 finding, inference and encoding overlap and memory stays flat for any length. Frames keep their order; a frame
 without a face passes through untouched.
 """
@@ -28,12 +28,14 @@ from kaokae.convert.locate import (
     stored_faces,
 )
 from kaokae.convert.model import DIRECTIONS, SwapModel
-from kaokae.convert.output import Preview, check_output, open_output, preview_path
+from kaokae.convert.output import Preview, preview_path
 from kaokae.convert.paste import MASKS, PasteOptions, model_matrix, paste_face
-from kaokae.convert.stream import background
 from kaokae.errors import KaokaeError
 from kaokae.media import PRESETS, Frame, MediaInfo, open_media, probe
+from kaokae.media.output import check_output
 from kaokae.provenance import Labeller, file_sha256
+from kaokae.provenance.output import open_labelled_output
+from kaokae.threads import background
 
 
 @dataclass
@@ -249,7 +251,9 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
         preview_at = _preview_frames(info, options.preview)
         preview = Preview(len(preview_at)) if preview_at else None
         frames_swapped = faces = written = 0
-        with open_media(info.path) as reader, open_output(info, output, options, labeller) as writer, \
+        with open_media(info.path) as reader, \
+                open_labelled_output(info, output, labeller, crf=options.crf, preset=options.preset,
+                                     overwrite=options.overwrite) as writer, \
                 progress.bar(total=info.frame_count, desc="convert", unit="frame") as bar, \
                 contextlib.closing(converter.run(reader, locate, preview_at)) as swapped_frames:
             # closing() stops the pipeline's threads first if anything goes wrong, before the reader closes

@@ -18,6 +18,7 @@ from kaokae.errors import KaokaeError
 from kaokae.extract import ExtractOptions, extract
 from kaokae.faces import FaceFinder
 from kaokae.media import VideoWriter, open_media, read_image, write_image
+from kaokae.provenance import Labeller
 from kaokae.swap import swap_media
 from kaokae.train import Run, train
 
@@ -89,13 +90,19 @@ def film(portrait: Portrait, finder: FaceFinder, plan: Plan, dest: Path) -> None
             writer.write(frame)
 
 
-def run_demo(folder: str | Path = "kaokae-demo", quick: bool = False, device: str = "auto") -> DemoResult:
-    """Run the whole pipeline into `folder` (replaced as a whole when the run succeeds; untouched if it fails)."""
+def run_demo(folder: str | Path = "kaokae-demo", quick: bool = False, device: str = "auto", watermark: bool = True,
+             c2pa_cert: str | Path | None = None, c2pa_key: str | Path | None = None) -> DemoResult:
+    """Run the whole pipeline into `folder` (replaced as a whole when the run succeeds; untouched if it fails).
+
+    Everything synthetic it writes (both swapped videos, the training preview, the summary) is labelled like any
+    convert or swap output."""
     import torch
 
     plan = QUICK if quick else FULL
     start = time.perf_counter()
     folder = Path(folder)
+    label = {"watermark": watermark, "c2pa_cert": c2pa_cert, "c2pa_key": c2pa_key}
+    labeller = Labeller("kaokae demo", **label)  # checks a given certificate before any work
     on_gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     with atomic_folder(folder) as work:
         clips, facesets, model = work / "clips", work / "facesets", work / "model"
@@ -121,11 +128,11 @@ def run_demo(folder: str | Path = "kaokae-demo", quick: bool = False, device: st
 
         progress.info(f"[4/{steps}] converting {PERSON_A.name}'s clip with {PERSON_B.name}'s face")
         learned = work / "learned_swap.mp4"
-        convert(clip[PERSON_A], model, learned, ConvertOptions(preset="veryfast", device=device, preview=4))
+        convert(clip[PERSON_A], model, learned, ConvertOptions(preset="veryfast", device=device, preview=4, **label))
 
         progress.info(f"[5/{steps}] classic swap (no training) of the same clip")
         classic = work / "classic_swap.mp4"
-        swap_media([portrait_path(PERSON_B)], clip[PERSON_A], classic)
+        swap_media([portrait_path(PERSON_B)], clip[PERSON_A], classic, **label)
 
         progress.info(f"[6/{steps}] summary")
         files = {
@@ -133,21 +140,28 @@ def run_demo(folder: str | Path = "kaokae-demo", quick: bool = False, device: st
                                                       work / f"contact_sheet_A_{PERSON_A.name}.png"),
             f"contact sheet B ({PERSON_B.name})": copy(facesets / PERSON_B.name / "contact_sheet.png",
                                                       work / f"contact_sheet_B_{PERSON_B.name}.png"),
-            "training preview": copy(model / "preview.png", work / "training_preview.png"),
+            "training preview": copy(model / "preview.png", work / "training_preview.png", labeller),
             "loss plot": copy(model / "loss.png", work / "training_loss.png"),
             "learned swap": learned,
             "classic swap": classic,
             "summary": work / "summary.png",
         }
-        write_image(files["summary"], summary_image(clip[PERSON_A], learned, classic, portrait_path(PERSON_B)))
+        summary = summary_image(clip[PERSON_A], learned, classic, portrait_path(PERSON_B))
+        write_image(files["summary"], labeller.mark(summary), xmp=labeller.xmp)
+        labeller.sign(files["summary"])
     files = {what: folder / path.relative_to(work) for what, path in files.items()}
     return DemoResult(folder, files, time.perf_counter() - start)
 
 
-def copy(source: Path, dest: Path) -> Path:
+def copy(source: Path, dest: Path, labeller: Labeller | None = None) -> Path:
+    """Copy a file into the demo folder; with a labeller (synthetic pictures), labelled on the way."""
     if not source.exists():
         raise KaokaeError(f"the demo expected {source} and it is missing")
-    shutil.copyfile(source, dest)
+    if labeller is None:
+        shutil.copyfile(source, dest)
+    else:
+        write_image(dest, labeller.mark(read_image(source)), xmp=labeller.xmp)
+        labeller.sign(dest)
     return dest
 
 

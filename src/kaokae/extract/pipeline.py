@@ -19,13 +19,14 @@ import numpy as np
 from kaokae import progress
 from kaokae.errors import KaokaeError, NothingFoundError
 from kaokae.extract.contact_sheet import SHEET_FACES, TILE, contact_sheet, label_tile
-from kaokae.extract.sample import EvenSample, prefetch
+from kaokae.extract.sample import EvenSample
 from kaokae.faces import Face, FaceFinder, align_matrix, sharpness, warp_face
 from kaokae.faces.identity import IdentityEncoder, identity_distance
 from kaokae.faces.pose import head_pose
 from kaokae.faces.track import FaceTracker
 from kaokae.faceset import FaceSet, FaceSetWriter
 from kaokae.media import open_media, probe, read_image, write_image
+from kaokae.threads import background
 
 # With --only, a track's identity is checked on its first face and again every this many searched frames (a
 # dlib embedding costs ~0.1-0.2 s, too slow for every face of every frame); faces in between follow the last
@@ -181,7 +182,7 @@ class _Run:
         found = searched = 0
         with (open_media(info.path) as reader,
               ThreadPoolExecutor(2, thread_name_prefix="kaokae-align") as pool):
-            for frame in prefetch(reader.frames(every=o.every)):
+            for frame in background(reader.frames(every=o.every), depth=8, name="kaokae-decode"):
                 rgb = frame.image
                 if tracker is not None:
                     faces = [(t.track_id, t.face) for t in tracker.update(rgb, frame.time)]

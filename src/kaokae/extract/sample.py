@@ -1,12 +1,4 @@
-"""Small helpers for the extract pipeline: a bounded, evenly spread sample of a stream, and background
-prefetch."""
-
-import queue
-import threading
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
-
-T = TypeVar("T")
+"""A bounded, evenly spread sample of a stream (the contact sheet's faces)."""
 
 
 class EvenSample:
@@ -41,53 +33,3 @@ class EvenSample:
         if n <= self.k or self.k == 1:
             return list(self.items[: self.k])
         return [self.items[round(i * (n - 1) / (self.k - 1))] for i in range(self.k)]
-
-
-class _Failed:
-    def __init__(self, error: BaseException):
-        self.error = error
-
-
-_DONE = object()
-
-
-def prefetch(items: Iterable[T], depth: int = 8) -> Iterator[T]:
-    """Yield from `items` while a background thread fetches the next ones (at most `depth` ahead).
-
-    Decoding video (PyAV) and detecting faces (mediapipe) both release the GIL, so on two cores this overlaps
-    them. An error in the producer is raised in the consumer; stopping early stops the producer.
-    """
-    fifo: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                fifo.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
-            put(_Failed(e))
-
-    thread = threading.Thread(target=produce, name="kaokae-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = fifo.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        thread.join()

@@ -1,8 +1,6 @@
 """`kaokae swap`: the classic swap over a whole image, folder of images or video, frames streamed one at a time."""
 
-import queue
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,19 +11,16 @@ from kaokae.faces import Face, FaceFinder
 from kaokae.faces.identity import DEFAULT_THRESHOLD, IdentityEncoder, identity_distance
 from kaokae.faces.track import FaceTracker
 from kaokae.media import (
-    VIDEO_EXTENSIONS,
     Frame,
-    ImageFolderWriter,
-    MediaInfo,
-    VideoWriter,
     open_media,
     read_image,
-    write_image,
 )
-from kaokae.media.image import check_image_extension, is_image_path
-from kaokae.media.writer import check_video_extension, same_path
+from kaokae.media.output import check_output
 from kaokae.progress import info, track, warn
+from kaokae.provenance import Labeller, file_sha256
+from kaokae.provenance.output import open_labelled_output
 from kaokae.swap.swapper import FaceSwapper, SwapSettings, load_sources
+from kaokae.threads import background
 
 REDETECT_EVERY = 10  # video: full detection every N frames picks up faces that enter; between, faces are tracked
 
@@ -36,46 +31,6 @@ class SwapReport:
     frames_swapped: int = 0  # frames with at least one face swapped
     faces_swapped: int = 0
     faces_skipped: int = 0  # faces left alone by --only
-
-
-def check_output(info: MediaInfo, output: Path) -> None:
-    """The output must be the same kind as the target: an image file, a folder, or a video file."""
-    if same_path(info.path, output):
-        raise KaokaeError(f"output {output} is the target itself; choose another path")
-    if info.kind == "image":
-        check_image_extension(output)
-    elif info.kind == "folder":
-        if output.suffix.lower() in VIDEO_EXTENSIONS or is_image_path(output):
-            raise KaokaeError(f"the target {info.path} is a folder, so the output must be a folder too, not {output}")
-    else:
-        check_video_extension(output)
-
-
-def write_frames(frames: Iterable[Frame], info: MediaInfo, output: Path, crf: int = 18, preset: str = "veryfast") -> int:
-    """Write the swapped frames where they belong: an image, a folder of images (same names, PNG) or a video (same
-    timing, the target's audio). The one place output is written. Returns the number of frames written."""
-    count = 0
-    if info.kind == "image":
-        for frame in frames:
-            write_image(output, frame.image)
-            count += 1
-    elif info.kind == "folder":
-        used: set[str] = set()
-        with ImageFolderWriter(output, "png") as writer:
-            for frame in frames:
-                name = Path(frame.name).stem
-                if name in used:  # a.jpg and a.png both in the folder: keep both
-                    name = frame.name.replace(".", "_")
-                used.add(name)
-                writer.write(frame.image, name)
-                count += 1
-    else:
-        with VideoWriter(output, info.fps, audio_from=info.path if info.has_audio else None, crf=crf, preset=preset,
-                         time_base=info.time_base) as writer:
-            for frame in frames:
-                writer.write(frame.image, time=frame.time)
-                count += 1
-    return count
 
 
 class IdentityFilter:
@@ -105,12 +60,15 @@ class IdentityFilter:
 
 def swap_media(sources: list[str | Path], target: str | Path, output: str | Path, *, only: str | Path | None = None,
                only_threshold: float = DEFAULT_THRESHOLD, settings: SwapSettings | None = None, smooth: bool = True,
-               crf: int = 18, preset: str = "veryfast") -> SwapReport:
+               crf: int = 18, preset: str = "veryfast", overwrite: bool = False, watermark: bool = True,
+               c2pa_cert: str | Path | None = None, c2pa_key: str | Path | None = None) -> SwapReport:
     """Swap the faces of `target` (image, folder or video) with the source photos' face and write `output`.
 
     Frames without a face are written unchanged; a video keeps every frame, its timing and its audio. On video, faces
     are tracked: their landmarks are smoothed over time (One-Euro filter), and so is each face's colour correction
-    when `smooth`.
+    when `smooth`. The output is labelled as synthetic (kaokae.provenance): metadata, and the invisible watermark
+    unless `watermark` is False; a C2PA manifest with `c2pa_cert`/`c2pa_key`. Its model id is the first source
+    photo's sha256.
     """
     output = Path(output)
     settings = settings or SwapSettings()
@@ -118,14 +76,18 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
         raise KaokaeError(f"--only-threshold must be between 0 and 2 (dlib's same-person line is 0.6), got {only_threshold}")
     with open_media(target) as reader:
         media = reader.info
-        check_output(media, output)
+        check_output(media, output, overwrite)
+        labeller = Labeller("kaokae swap", model_id=file_sha256(sources[0]), watermark=watermark,
+                            c2pa_cert=c2pa_cert, c2pa_key=c2pa_key)
         with FaceFinder(max_faces=10) as finder:
             swapper = FaceSwapper(load_sources(list(sources), finder), settings, smooth_colour=smooth)
             identity = IdentityFilter(Path(only), finder, only_threshold) if only else None
             report = SwapReport()
-            frames = ahead(_swapped_frames(reader, finder, swapper, identity, report, smooth))
-            report.frames = write_frames(track(frames, total=media.frame_count, desc="swap"), media, output,
-                                         crf, preset)
+            frames = background(_swapped_frames(reader, finder, swapper, identity, report, smooth))
+            with open_labelled_output(media, output, labeller, crf=crf, preset=preset, overwrite=overwrite) as writer:
+                for frame in track(frames, total=media.frame_count, desc="swap"):
+                    writer.write(frame.image, frame)
+            report.frames = writer.frames
     if report.faces_swapped == 0:
         warn(f"no face was swapped in {media.path.name}" + (" (none matched --only)" if report.faces_skipped else ""))
     used = ", ".join(f"{s.name} {n}" for s, n in zip(swapper.sources, swapper.uses, strict=True) if n)
@@ -134,45 +96,6 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
     info(f"swapped {report.faces_swapped} face{'s' * (report.faces_swapped != 1)} in {report.frames_swapped} of "
          f"{report.frames} frame{'s' * (report.frames != 1)} -> {output}")
     return report
-
-
-def ahead(items: Iterator, depth: int = 4) -> Iterator:
-    """Yield from `items` while a thread computes up to `depth` more: decoding and swapping then overlap with
-    encoding (the codecs, OpenCV and mediapipe release the GIL). Errors in the thread are raised here; stopping
-    early stops and joins the thread."""
-    fifo: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(item) -> None:
-        while not stop.is_set():
-            try:
-                return fifo.put(item, timeout=0.1)
-            except queue.Full:
-                pass
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    break
-                put(item)
-            put(done)
-        except BaseException as e:  # noqa: B036 - handed to the consumer, which raises it
-            put(e)
-        finally:
-            items.close()  # in this thread: a generator must be closed by the thread that runs it
-
-    thread = threading.Thread(target=produce, name="kaokae-swap", daemon=True)
-    thread.start()
-    try:
-        while (item := fifo.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _swapped_frames(reader, finder: FaceFinder, swapper: FaceSwapper, identity: IdentityFilter | None,

@@ -1,4 +1,4 @@
-"""Overlapping the pipeline's steps: each step is a generator running in its own thread, handing its results to the
+"""Overlapping a pipeline's steps (extract, convert, swap): each step is a generator running in its own thread, handing its results to the
 next through a bounded queue. Decoding, face finding, the model, compositing and encoding then all run at once, and
 memory stays flat however long the video is (at most `depth` items wait between two steps)."""
 
