@@ -1,6 +1,7 @@
 """Training data: each faceset loaded once as uint8 at the model's size, with two landmark masks beside the RGB
 (the face, and the eyes and mouth) so that augmentation moves them together; batches are sampled on the fly."""
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,12 @@ def mesh_points(*connections) -> np.ndarray:
 
 
 def _mesh_regions() -> tuple[np.ndarray, list[np.ndarray]]:
-    from mediapipe.python.solutions import face_mesh_connections as mesh
-
+    # mediapipe's face_mesh_connections is plain data (no imports): load that one file rather than the whole
+    # mediapipe package, whose import costs seconds at every start of training.
+    spec = importlib.util.find_spec("mediapipe")
+    path = Path(spec.submodule_search_locations[0]) / "python" / "solutions" / "face_mesh_connections.py"
+    mesh = importlib.util.module_from_spec(importlib.util.spec_from_file_location("_face_mesh_connections", path))
+    mesh.__loader__.exec_module(mesh)
     return (mesh_points(mesh.FACEMESH_FACE_OVAL),
             [mesh_points(mesh.FACEMESH_LEFT_EYE), mesh_points(mesh.FACEMESH_RIGHT_EYE), mesh_points(mesh.FACEMESH_LIPS)])
 
@@ -72,7 +77,8 @@ def prepare_faces(faces: np.ndarray, landmarks: np.ndarray, face_size: int, size
     return torch.from_numpy(np.concatenate([rgb.transpose(0, 3, 1, 2), masks], 1))
 
 
-def load_faceset(path: str | Path, size: int, holdout: int = 0, who: str = "") -> tuple[FaceData, FaceData | None, FaceSet]:
+def load_faceset(path: str | Path, size: int, holdout: int = 0, who: str = "", warn_few: bool = True
+                 ) -> tuple[FaceData, FaceData | None, FaceSet]:
     """A faceset's faces at the model's `size`: (training faces, held-out faces or None, the FaceSet). The held-out
     faces are the last `holdout` of the faceset (a stretch of the video the model never trains on)."""
     faceset = FaceSet.open(path)
@@ -80,7 +86,7 @@ def load_faceset(path: str | Path, size: int, holdout: int = 0, who: str = "") -
         raise KaokaeError(f"--holdout {holdout} leaves no faces of {path} ({len(faceset)} faces) to train on")
     faces = prepare_faces(faceset.load_faces(), faceset.face_landmarks, faceset.size, size)
     train = FaceData(faces[: len(faces) - holdout])
-    if len(train) < FEW_FACES:
+    if warn_few and len(train) < FEW_FACES:
         warn(f"only {len(train)} faces of {who or path} to train on: the model will mostly memorise them "
              "(extract a few hundred or more)")
     return train, FaceData(faces[len(faces) - holdout:]) if holdout else None, faceset

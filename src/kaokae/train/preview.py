@@ -61,7 +61,8 @@ def loss_plot(history: list[dict], dest: Path, title: str) -> None:
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    if ax.lines:
+        ax.legend()
     fig.tight_layout()
     with atomic.atomic_path(dest) as tmp:
         fig.savefig(tmp, format="png")

@@ -124,12 +124,19 @@ def _check(run: Run) -> None:
         raise KaokaeError("--holdout must be 0 or more")
 
 
-def _faceset_geometry(run: Run) -> tuple[int, str]:
+def _open_facesets(run: Run) -> tuple[FaceSet, FaceSet]:
     a, b = FaceSet.open(run.faceset_a), FaceSet.open(run.faceset_b)
     if a.centering != b.centering:
         raise KaokaeError(f"the facesets were extracted with different centering ({a.centering} and {b.centering}): "
                           "extract both with the same --centering")
-    return max(a.size, b.size), a.centering
+    return a, b
+
+
+def _check_holdout(train: dict, facesets: tuple[FaceSet, FaceSet]) -> None:
+    for faceset in facesets:
+        if train["holdout"] >= len(faceset):
+            raise KaokaeError(f"--holdout {train['holdout']} leaves no faces of {faceset.path} ({len(faceset)} faces) "
+                              "to train on")
 
 
 def prepare_folder(run: Run) -> ModelConfig:
@@ -137,7 +144,8 @@ def prepare_folder(run: Run) -> ModelConfig:
     model_dir = Path(run.model_dir)
     if model_dir.exists() and not model_dir.is_dir():
         raise KaokaeError(f"{model_dir} is a file, not a model folder")
-    face_size, centering = _faceset_geometry(run)
+    facesets = _open_facesets(run)
+    face_size, centering = max(f.size for f in facesets), facesets[0].centering
     config = checkpoint.read_config(model_dir)
     if config is None:
         if model_dir.exists() and any(model_dir.iterdir()):
@@ -145,14 +153,15 @@ def prepare_folder(run: Run) -> ModelConfig:
         architecture = run.architecture or "original"
         model = MODELS[architecture].Config.scaled(size=run.size, width=run.width or 1.0)
         train = TrainConfig.from_dict(_merge(dataclasses.asdict(TrainConfig()), run.settings))
+        _check_holdout(dataclasses.asdict(train), facesets)
         config = ModelConfig(architecture, json.loads(json.dumps(dataclasses.asdict(model))), face_size, centering,
                              dataclasses.asdict(train))
         checkpoint.write_config(model_dir, config)
         return config
 
     if run.architecture is not None and run.architecture != config.architecture:
-        raise KaokaeError(f"{model_dir} holds a '{config.architecture}' model; it cannot continue as "
-                          f"'{run.architecture}' (leave out --model, or train into a new folder)")
+        raise KaokaeError(f"{model_dir} holds a model of architecture '{config.architecture}'; it cannot continue "
+                          f"as '{run.architecture}' (leave out --model, or train into a new folder)")
     if run.size is not None or run.width is not None:
         stored = model_config(config.architecture, config.model)
         asked = MODELS[config.architecture].Config.scaled(size=run.size or stored.size, width=run.width or 1.0)
@@ -165,6 +174,7 @@ def prepare_folder(run: Run) -> ModelConfig:
         raise KaokaeError(f"{model_dir} was trained on '{config.centering}'-centred faces, these facesets are "
                           f"'{centering}'-centred: extract with --centering {config.centering}")
     merged = _merge(config.train, run.settings)
+    _check_holdout(merged, facesets)
     if merged != config.train:
         changed = ", ".join(f"{k} {config.train.get(k)} -> {v}" for k, v in _flat(merged).items()
                             if _flat(config.train).get(k) != v)
@@ -205,23 +215,69 @@ def side_losses(rgb: torch.Tensor, mask: torch.Tensor | None, batch: Batch, cfg:
     return loss + cfg.mask * m, l1, m
 
 
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA (tensor-core speed without loss scaling); the CPU stays in fp32 (bf16 is slower there)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    # channels_last lets cuDNN use its fastest (tensor-core, NHWC) convolutions; on the CPU it does not help.
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
+def sample_batches(data_a: FaceData, data_b: FaceData, cfg: TrainConfig, rank: int, iteration: int,
+                   sample_gen: torch.Generator, augment_gen: torch.Generator, device: torch.device
+                   ) -> tuple[Batch, Batch]:
+    """The augmented batches of step `iteration` on process `rank`: always the same for the same arguments."""
+    sample_gen.manual_seed(step_seed(cfg.seed, rank, iteration, 0))
+    augment_gen.manual_seed(step_seed(cfg.seed, rank, iteration, 1))
+    faces_a = data_a.sample(cfg.batch_size, sample_gen, device)
+    faces_b = data_b.sample(cfg.batch_size, sample_gen, device)
+    return (augment(faces_a, cfg.augmentation, augment_gen, reference=faces_b),
+            augment(faces_b, cfg.augmentation, augment_gen, reference=faces_a))
+
+
+def train_step(train_model: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, batch_a: Batch,
+               batch_b: Batch, cfg: TrainConfig) -> torch.Tensor:
+    """One AdamW step on both people. `train_model` is `model` or its DDP/compiled wrapper. Returns the (6,) loss
+    terms (loss, L1 and mask loss of A, then of B), detached and left on the device (reading them waits for the
+    GPU)."""
+    device = batch_a.inputs.device
+    with autocast(device):
+        rgb_a, mask_a, rgb_b, mask_b = train_model(batch_a.inputs.contiguous(memory_format=memory_format(device)),
+                                                   batch_b.inputs.contiguous(memory_format=memory_format(device)))
+    loss_a, l1_a, m_a = side_losses(rgb_a, mask_a, batch_a, cfg)
+    loss_b, l1_b, m_b = side_losses(rgb_b, mask_b, batch_b, cfg)
+    optimizer.zero_grad(set_to_none=True)
+    (loss_a + loss_b).backward()
+    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    return torch.stack([loss_a, l1_a, m_a, loss_b, l1_b, m_b]).detach()
+
+
 @torch.no_grad()
-def held_out_l1(model: nn.Module, data: FaceData, to: str, device: torch.device, autocast) -> float:
+def held_out_l1(model: nn.Module, data: FaceData, to: str, device: torch.device) -> float:
     """Face-masked L1 of reconstructing unseen faces (no augmentation): how well the model generalises."""
     total, weight_sum = 0.0, 0.0
     for chunk in data.faces.split(64):
         x = chunk.to(device).float() / 255
-        with autocast():
-            rgb, _ = model.swap(x[:, :3].contiguous(memory_format=_memory_format(device)), to)
+        with autocast(device):
+            rgb, _ = model.swap(x[:, :3].contiguous(memory_format=memory_format(device)), to)
         weight = x[:, 3:4]
         total += float(weighted_mean((rgb.float() - x[:, :3]).abs(), weight)) * float(weight.sum())
         weight_sum += float(weight.sum())
     return total / max(weight_sum, 1e-8)
 
 
-def _memory_format(device: torch.device) -> torch.memory_format:
-    # channels_last lets cuDNN use its fastest (tensor-core, NHWC) convolutions; on the CPU it does not help.
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+def build(config: ModelConfig, device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The model (seeded initial weights) and its AdamW optimizer, on `device`."""
+    cfg = TrainConfig.from_dict(config.train)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    model = build_model(config.architecture, model_config(config.architecture, config.model))
+    model = model.to(device, memory_format=memory_format(device))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  fused=device.type == "cuda")
+    return model, optimizer
 
 
 def train(run: Run) -> nn.Module:
@@ -246,22 +302,22 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
     cfg = TrainConfig.from_dict(config.train)
     model_cfg = model_config(config.architecture, config.model)
 
-    data_a, held_a, _ = load_faceset(run.faceset_a, model_cfg.size, cfg.holdout, "A")
-    data_b, held_b, _ = load_faceset(run.faceset_b, model_cfg.size, cfg.holdout, "B")
+    data_a, held_a, _ = load_faceset(run.faceset_a, model_cfg.size, cfg.holdout, "A", warn_few=main)
+    data_b, held_b, _ = load_faceset(run.faceset_b, model_cfg.size, cfg.holdout, "B", warn_few=main)
     if device.type == "cuda":  # the uint8 faces live on the GPU when they fit easily: no copy per step
         free, _ = torch.cuda.mem_get_info(device)
         if data_a.faces.numel() + data_b.faces.numel() < free // 4:
             data_a, data_b = data_a.to(device), data_b.to(device)
 
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
-    model = build_model(config.architecture, model_cfg).to(device, memory_format=_memory_format(device))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  fused=device.type == "cuda")
+    model, optimizer = build(config, device)
     iteration, elapsed, faces_seen = 0, 0.0, 0
+    running, window_steps = torch.zeros(6, device=device), 0  # loss sums of the steps since the last history line
     latest = checkpoint.latest_checkpoint(model_dir)
     if latest is not None:
         state = checkpoint.load_checkpoint(latest, model, optimizer, device)
         iteration, elapsed, faces_seen = state["iteration"], state["elapsed_s"], state["faces_seen"]
+        window_steps = state["log_window"]["steps"]
+        running = torch.tensor(state["log_window"]["sums"], dtype=torch.float32, device=device)
         if main:
             checkpoint.truncate_history(model_dir, iteration)
     say(f"kaokae: {'resuming' if latest else 'new'} {config.architecture} model ({model_cfg.size} px, "
@@ -278,14 +334,10 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
     if run.compile:
         train_model = torch.compile(train_model)
 
-    def autocast():
-        # bf16 on CUDA: tensor-core speed without loss scaling; the CPU stays in fp32 (bf16 is slower there).
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
     def preview_faces(data: FaceData) -> torch.Tensor:
         index = torch.linspace(0, len(data) - 1, min(PREVIEW_FACES, len(data))).round().long()
         faces = data.faces[index.to(data.faces.device)][:, :3].to(device).float() / 255
-        return faces.contiguous(memory_format=_memory_format(device))
+        return faces.contiguous(memory_format=memory_format(device))
 
     preview_a, preview_b = preview_faces(data_a), preview_faces(data_b)
     sample_gen, augment_gen = torch.Generator(), torch.Generator(device)
@@ -298,51 +350,39 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
     def validate() -> None:
         if held_a is not None:
             model.eval()
-            log({"iteration": iteration, "val_l1_a": round(held_out_l1(model, held_a, "a", device, autocast), 6),
-                 "val_l1_b": round(held_out_l1(model, held_b, "b", device, autocast), 6)})
+            log({"iteration": iteration, "val_l1_a": round(held_out_l1(model, held_a, "a", device), 6),
+                 "val_l1_b": round(held_out_l1(model, held_b, "b", device), 6)})
             model.train()
 
     def show() -> None:
         validate()
-        write_png(model_dir / checkpoint.PREVIEW, preview_grid(model, preview_a, preview_b, autocast))
+        write_png(model_dir / checkpoint.PREVIEW, preview_grid(model, preview_a, preview_b, lambda: autocast(device)))
         loss_plot(checkpoint.read_history(model_dir), model_dir / checkpoint.LOSS_PLOT, title)
 
     def save() -> None:
         state = {"iteration": iteration, "elapsed_s": round(elapsed + time.monotonic() - session_start, 3),
-                 "faces_seen": faces_seen, "world_size": process.world_size, "seed": cfg.seed}
+                 "faces_seen": faces_seen, "world_size": process.world_size, "seed": cfg.seed,
+                 # the open history window, so the next history line after a resume is what it would have been
+                 "log_window": {"steps": window_steps, "sums": running.tolist()}}
         checkpoint.save_checkpoint(model_dir, model, optimizer, state, run.keep)
 
     if main and iteration == 0:
         validate()
     session_start = window_start = time.monotonic()
-    last_saved, window_steps = iteration, 0
-    running = torch.zeros(6, device=device)
+    last_saved, timed_steps = iteration, 0  # timed_steps: steps since window_start (for faces/s)
     bar = progress.bar(total=run.iterations, desc="train", unit="it") if main else None
     if bar is not None:
         bar.update(iteration)
     try:
         with StopRequest() as stop:
             while True:
-                sample_gen.manual_seed(step_seed(cfg.seed, process.rank, iteration, 0))
-                augment_gen.manual_seed(step_seed(cfg.seed, process.rank, iteration, 1))
-                faces_a = data_a.sample(cfg.batch_size, sample_gen, device)
-                faces_b = data_b.sample(cfg.batch_size, sample_gen, device)
-                batch_a = augment(faces_a, cfg.augmentation, augment_gen, reference=faces_b)
-                batch_b = augment(faces_b, cfg.augmentation, augment_gen, reference=faces_a)
-                memory_format = _memory_format(device)
-                with autocast():
-                    rgb_a, mask_a, rgb_b, mask_b = train_model(batch_a.inputs.contiguous(memory_format=memory_format),
-                                                               batch_b.inputs.contiguous(memory_format=memory_format))
-                loss_a, l1_a, m_a = side_losses(rgb_a, mask_a, batch_a, cfg)
-                loss_b, l1_b, m_b = side_losses(rgb_b, mask_b, batch_b, cfg)
-                optimizer.zero_grad(set_to_none=True)
-                (loss_a + loss_b).backward()
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
+                batch_a, batch_b = sample_batches(data_a, data_b, cfg, process.rank, iteration, sample_gen,
+                                                  augment_gen, device)
+                running += train_step(train_model, model, optimizer, batch_a, batch_b, cfg)
                 iteration += 1
                 window_steps += 1
+                timed_steps += 1
                 faces_seen += 2 * cfg.batch_size * process.world_size
-                running += torch.stack([loss_a, loss_b, l1_a, l1_b, m_a, m_b]).detach()
                 if bar is not None:
                     bar.update(1)
 
@@ -350,22 +390,22 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
                 if iteration % LOG_EVERY == 0:
                     now = time.monotonic()
                     values = (running / window_steps).tolist()
-                    speed = 2 * cfg.batch_size * process.world_size * window_steps / max(now - window_start, 1e-9)
+                    speed = 2 * cfg.batch_size * process.world_size * timed_steps / max(now - window_start, 1e-9)
                     if not all(math.isfinite(v) for v in values):
                         raise KaokaeError(f"the loss became {values[0]} at iteration {iteration}: lower --lr "
                                           f"(now {cfg.lr}) and train again from the last checkpoint")
                     if main:
-                        record = {"iteration": iteration, "loss_a": values[0], "loss_b": values[1],
-                                  "l1_a": values[2], "l1_b": values[3]}
+                        record = {"iteration": iteration, "loss_a": values[0], "loss_b": values[3],
+                                  "l1_a": values[1], "l1_b": values[4]}
                         if model.has_mask:
-                            record.update(mask_a=values[4], mask_b=values[5])
+                            record.update(mask_a=values[2], mask_b=values[5])
                         record = {k: round(v, 6) if isinstance(v, float) else v for k, v in record.items()}
                         log({**record, "faces_per_s": round(speed, 1),
                              "elapsed_s": round(elapsed + now - session_start, 1)})
                         if bar is not None:
-                            bar.set_postfix_str(f"loss A {values[0]:.4f} B {values[1]:.4f}, {speed:.0f} faces/s")
+                            bar.set_postfix_str(f"loss A {values[0]:.4f} B {values[3]:.4f}, {speed:.0f} faces/s")
                     running.zero_()
-                    window_start, window_steps = now, 0
+                    window_start, window_steps, timed_steps = now, 0, 0
                     # Every rank must stop at the same step: agree on the clock and on signals every LOG_EVERY.
                     done = distributed.any_rank(stop.requested or time_up, process)
                 else:
@@ -374,7 +414,7 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
 
                 if main and (iteration % run.save_every == 0 or done):
                     save()
-                    last_saved = iteration
+                    last_saved, timed_steps = iteration, 0  # timed_steps: steps since window_start (for faces/s)
                 if main and (iteration % run.preview_every == 0 or done):
                     show()
                 if done:

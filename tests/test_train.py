@@ -1,0 +1,302 @@
+"""Training on real faces (pair 2 of the shared data: Obama clips as A, pose_source2 as B, extracted by the real
+extract stage once per module): the model learns, survives SIGKILL at any moment and resumes exactly, trains on
+two processes, refuses an architecture change, and loads without pickle."""
+
+import json
+import os
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import data_file
+from kaokae.cli import main
+from kaokae.extract import ExtractOptions, extract
+from kaokae.progress import set_quiet
+from kaokae.train import Run, load_model, train
+from kaokae.train.augment import Augmentation, augment
+from kaokae.train.checkpoint import CHECKPOINTS, HISTORY, LATEST, read_history
+from kaokae.train.data import load_faceset
+from kaokae.train.losses import pixel_weights, reconstruction_loss
+from kaokae.train.models import MODELS, build_model, flops_per_sample, parameter_count
+
+OBAMA = ["styletalk/samples/source_video/video/Obama_clip1.mp4", "styletalk/samples/source_video/video/Obama_clip2.mp4"]
+POSE = "edtalk/test_data/pose_source2.mp4"
+TINY = ["--width", "0.0625", "--batch-size", "8", "--lr", "1e-3"]  # a 0.3M-parameter original: seconds on a CPU
+HOLDOUT = 12
+
+
+@pytest.fixture(scope="module")
+def facesets(tmp_path_factory):
+    """(A, B) faceset folders: ~100 faces each, every 12th frame (about 10 s of extraction)."""
+    set_quiet(True)
+    root = tmp_path_factory.mktemp("facesets")
+    a, b = root / "obama", root / "pose2"
+    extract([data_file(p) for p in OBAMA], a, ExtractOptions(every=12, max_faces=1))
+    extract([data_file(POSE)], b, ExtractOptions(every=15, max_faces=1))
+    set_quiet(False)
+    return a, b
+
+
+def tiny_run(facesets, model_dir, **kw) -> Run:
+    settings = {"batch_size": 8, "lr": 1e-3, **kw.pop("settings", {})}
+    return Run(*facesets, model_dir, architecture=kw.pop("architecture", "original"), width=kw.pop("width", 0.0625),
+               settings=settings, **kw)
+
+
+def test_learns_real_faces(facesets, tmp_path):
+    """Held-out reconstruction L1 of each person falls by at least 30% within 200 iterations."""
+    set_quiet(True)
+    model_dir = tmp_path / "model"
+    train(tiny_run(facesets, model_dir, settings={"holdout": HOLDOUT}, iterations=200, save_every=100,
+                   preview_every=100))
+    val = [r for r in read_history(model_dir) if "val_l1_a" in r]
+    assert [r["iteration"] for r in val] == [0, 100, 200]
+    for side in "ab":
+        first, last = val[0][f"val_l1_{side}"], val[-1][f"val_l1_{side}"]
+        assert last <= 0.7 * first, f"held-out L1 of {side.upper()} fell only from {first:.4f} to {last:.4f}"
+    losses = [r["loss_a"] + r["loss_b"] for r in read_history(model_dir) if "loss_a" in r]
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+
+    # The saved model is what convert loads: same numbers from the folder as during training, and no pickle.
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("a model load unpickled something")
+
+    with pytest.MonkeyPatch.context() as mp:
+        for module, name in ((pickle, "load"), (pickle, "loads"), (torch, "load")):
+            mp.setattr(module, name, no_pickle)
+        model, config = load_model(model_dir, "cpu")
+    assert (config.architecture, config.size, config.centering, config.face_size) == ("original", 64, "face", 256)
+    _, held_a, _ = load_faceset(facesets[0], config.size, HOLDOUT)
+    x = held_a.faces.float() / 255
+    with torch.no_grad():
+        rgb, mask = model.swap(x[:, :3], to="a")
+    assert mask is None and rgb.shape == (HOLDOUT, 3, 64, 64)
+    l1 = float(((rgb - x[:, :3]).abs() * x[:, 3:4]).sum() / (x[:, 3:4].sum() * 3))
+    assert l1 == pytest.approx(val[-1]["val_l1_a"], rel=1e-3)
+
+    # preview: 6 rows (A, A->A, A->B, B, B->B, B->A) of 8 faces shown at 128 px, plus the label column
+    from PIL import Image
+
+    preview = np.asarray(Image.open(model_dir / "preview.png"))
+    assert preview.shape == (6 * 128, 64 + 8 * 128, 3)
+    a_row, a_to_a = preview[:128, 64:].astype(float), preview[128:256, 64:].astype(float)
+    b_row = preview[3 * 128:4 * 128, 64:].astype(float)
+    assert np.abs(a_to_a - a_row).mean() < np.abs(a_to_a - b_row).mean()  # A->A looks like A, not like B
+    assert Image.open(model_dir / "loss.png").size == (800, 450)
+
+
+def test_architecture_change_is_refused(facesets, tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    a, b = map(str, facesets)
+    assert main(["train", a, b, "-m", str(model_dir), *TINY, "--iterations", "2", "-q"]) == 0
+    for change, message in ((["--model", "hd"], "architecture 'original'; it cannot continue as 'hd'"),
+                            (["--width", "0.25"], "different shape"),
+                            (["--size", "128"], "different shape")):
+        assert main(["train", a, b, "-m", str(model_dir), *change, "--iterations", "4"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert json.loads((model_dir / "checkpoints" / "000000002" / "state.json").read_text())["iteration"] == 2
+    assert main(["train", a, str(tmp_path / "missing"), "-m", str(tmp_path / "other")]) == 2
+    assert "missing" in capsys.readouterr().err and not (tmp_path / "other").exists()
+
+
+def test_resume_is_exact(facesets, tmp_path):
+    """10 iterations in one go and 5 + 5 with a restart in between give the same weights, bit for bit."""
+    set_quiet(True)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(tiny_run(facesets, straight, iterations=10, save_every=100, preview_every=100))
+    train(tiny_run(facesets, resumed, iterations=5, save_every=100, preview_every=100))
+    train(tiny_run(facesets, resumed, iterations=10, save_every=100, preview_every=100))
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        x = load_file(straight / CHECKPOINTS / "000000010" / name)
+        y = load_file(resumed / CHECKPOINTS / "000000010" / name)
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def _checkpoint_is_whole(model_dir: Path) -> int:
+    """The iteration `latest` names, after checking its checkpoint loads completely."""
+    name = (model_dir / LATEST).read_text().strip()
+    folder = model_dir / CHECKPOINTS / name
+    state = json.loads((folder / "state.json").read_text())
+    assert state["iteration"] == int(name)
+    assert len(load_file(folder / "model.safetensors")) > 0 and len(load_file(folder / "optimizer.safetensors")) > 0
+    return int(name)
+
+
+def test_ctrl_c_and_sigkill_at_any_moment_then_resume(facesets, tmp_path):
+    """Stop training with Ctrl-C (it saves where it stands and exits 0), then kill it with SIGKILL right inside saves
+    and at random moments, resuming each time: the checkpoint is always whole, training continues from it, and the
+    end result equals an uninterrupted run's."""
+    rng = random.Random(4)
+    model_dir = tmp_path / "model"
+    command = [sys.executable, "-m", "kaokae", "train", *map(str, facesets), "-m", str(model_dir), *TINY,
+               "--save-every", "3", "--preview-every", "1000", "--iterations", "80"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    expected_start, kills, inside_save = 0, 0, 0
+    for attempt in range(4):
+        proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+        latest = model_dir / LATEST
+        start = _checkpoint_is_whole(model_dir) if latest.exists() else 0
+        deadline = time.monotonic() + 120
+        # Wait for training to make progress past where it started, then stop it: Ctrl-C first, then SIGKILL
+        # inside a save (a partial checkpoint folder exists) or at a random moment.
+        while time.monotonic() < deadline and proc.poll() is None:
+            if latest.exists() and int(latest.read_text()) >= start + 6:
+                break
+            time.sleep(0.01)
+        if attempt == 0:
+            proc.send_signal(signal.SIGINT)
+            stderr = proc.communicate()[1]
+            assert proc.returncode == 0 and "stopping after this step and saving" in stderr
+            saved = _checkpoint_is_whole(model_dir)
+            assert saved >= start + 6 and f"saved {model_dir} at iteration {saved}" in stderr
+            expected_start = saved
+            continue
+        if attempt % 2:
+            while time.monotonic() < deadline and proc.poll() is None:
+                if any(p.name.startswith(".partial-") for p in (model_dir / CHECKPOINTS).iterdir()):
+                    break
+                time.sleep(0.0005)
+        else:
+            time.sleep(rng.uniform(0.0, 0.3))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        stderr = proc.communicate()[1]
+        inside_save += any(p.name.startswith(".partial-") for p in (model_dir / CHECKPOINTS).iterdir())
+        assert f"at iteration {expected_start} on cpu" in stderr  # it resumed where the last save stood
+        expected_start = _checkpoint_is_whole(model_dir)
+    assert kills >= 2 and inside_save >= 1  # a half-written checkpoint was left behind at least once
+    final = subprocess.run(command, stderr=subprocess.PIPE, text=True, env=env)
+    assert final.returncode == 0 and f"at iteration {expected_start} on cpu" in final.stderr
+    assert _checkpoint_is_whole(model_dir) == 80
+    assert not [p for p in (model_dir / CHECKPOINTS).iterdir() if p.name.startswith(".")]
+
+    # The history reads as one run (no gaps, no repeats) and is the uninterrupted run's, loss for loss; the
+    # weights end equal, bit for bit.
+    history = [r for r in read_history(model_dir) if "loss_a" in r]
+    assert [r["iteration"] for r in history] == list(range(10, 81, 10))
+    reference = tmp_path / "reference"  # same command, same threads (results depend on them), never killed
+    command[command.index(str(model_dir))] = str(reference)
+    assert subprocess.run(command, stderr=subprocess.DEVNULL, env=env).returncode == 0
+    expected = [r for r in read_history(reference) if "loss_a" in r]
+    for got, want in zip(history, expected, strict=True):
+        assert (got["loss_a"], got["loss_b"]) == (want["loss_a"], want["loss_b"])
+    assert history[-1]["loss_a"] + history[-1]["loss_b"] < 0.9 * (history[0]["loss_a"] + history[0]["loss_b"])
+    x = load_file(model_dir / CHECKPOINTS / "000000080" / "model.safetensors")
+    y = load_file(reference / CHECKPOINTS / "000000080" / "model.safetensors")
+    assert all(torch.equal(x[k], y[k]) for k in x)
+
+
+DDP_WORKER = """
+import os, sys
+from safetensors.torch import save_file
+from kaokae.train import Run, train
+model = train(Run(sys.argv[1], sys.argv[2], sys.argv[3], architecture="original", width=0.0625,
+                  settings={"batch_size": 8, "lr": 1e-3}, iterations=30, save_every=30, preview_every=1000))
+save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{sys.argv[4]}/rank{os.environ['RANK']}.safetensors")
+"""
+
+
+def test_two_processes_train_one_model(facesets, tmp_path):
+    """torchrun with 2 CPU processes (gloo): the loss falls, both ranks end with identical weights, rank 0 alone
+    writes the model folder."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(DDP_WORKER)
+    model_dir = tmp_path / "model"
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             str(worker), *map(str, facesets), str(model_dir), str(tmp_path)],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.count("kaokae: new original model") == 1 and "x 2 processes" in result.stderr
+    rank0, rank1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    saved = load_file(model_dir / CHECKPOINTS / "000000030" / "model.safetensors")
+    assert all(torch.equal(saved[k], rank0[k]) for k in rank0)
+    history = [r for r in read_history(model_dir) if "loss_a" in r]
+    assert [r["iteration"] for r in history] == [10, 20, 30]
+    assert history[-1]["loss_a"] + history[-1]["loss_b"] < 0.9 * (history[0]["loss_a"] + history[0]["loss_b"])
+    state = json.loads((model_dir / CHECKPOINTS / "000000030" / "state.json").read_text())
+    assert state["world_size"] == 2 and state["faces_seen"] == 30 * 2 * 8 * 2
+    assert (model_dir / HISTORY).read_text().count('"iteration": 30,') == 1  # one writer
+
+
+def test_augmentation_keeps_masks_on_the_face(facesets):
+    """A pure flip moves faces and masks alike; the warp distorts the input only, never the target."""
+    data, _, _ = load_faceset(facesets[0], 64)
+    faces = data.faces[:6]
+    g = torch.Generator().manual_seed(0)
+    flip = Augmentation(rotation=0, scale=0, shift=0, flip=1.0, warp=0, jitter=0)
+    batch = augment(faces, flip, g)
+    x = faces.float() / 255
+    assert torch.allclose(batch.targets, x[:, :3].flip(-1), atol=1e-5)
+    assert torch.allclose(batch.face_mask, x[:, 3:4].flip(-1), atol=1e-5)
+    assert torch.equal(batch.inputs, batch.targets)
+
+    warped = augment(faces, Augmentation(rotation=0, scale=0, shift=0, flip=0, jitter=0), g)
+    assert torch.allclose(warped.targets, x[:, :3], atol=1e-5)  # the target is the face itself
+    change = (warped.inputs - warped.targets).abs().mean().item()
+    assert 0.005 < change < 0.1  # the input is a distorted face, not noise
+
+    moved = augment(faces, Augmentation(), g)
+    # After a random similarity transform the mask keeps its area within the scale range (+-5%: area +-10%).
+    area_before, area_after = x[:, 3].mean((1, 2)), moved.face_mask[:, 0].mean((1, 2))
+    assert torch.allclose(area_after, area_before, rtol=0.15)
+
+
+def test_loss_weights_follow_the_face(facesets):
+    """An error on the eyes or mouth costs eyes_mouth times an equal error on the cheeks; the background almost
+    nothing."""
+    data, _, _ = load_faceset(facesets[1], 64)
+    x = data.faces[:4].float() / 255
+    target, face, eyes_mouth = x[:, :3], x[:, 3:4], x[:, 4:5]
+    weight = pixel_weights(face, eyes_mouth, background=0.1, eyes_mouth_weight=3.0)
+    same, l1 = reconstruction_loss(target, target, weight, 1.0, 1.0)
+    assert same.item() == pytest.approx(0, abs=1e-6) and l1.item() == 0
+
+    def error_on(region: torch.Tensor) -> float:
+        return reconstruction_loss(target + 0.2 * region, target, weight, 1.0, 0.0)[0].item()
+
+    cheeks = (face > 0.99) & (eyes_mouth == 0)
+    background = face == 0
+    features = eyes_mouth > 0.99
+    per_pixel = {name: error_on(region.float()) / region.float().sum().item()
+                 for name, region in (("cheeks", cheeks), ("background", background), ("features", features))}
+    assert per_pixel["features"] == pytest.approx(3 * per_pixel["cheeks"], rel=0.1)
+    assert per_pixel["background"] == pytest.approx(0.1 * per_pixel["cheeks"], rel=0.1)
+
+
+def test_models_match_their_descriptions():
+    """original: the 2017 layout (82M parameters at full width); hd: 128 px with a mask output, 256 as an option;
+    FLOPs counted per face for the benchmark's MFU."""
+    with torch.device("meta"):
+        original = build_model("original", MODELS["original"].Config.scaled())
+        hd = build_model("hd", MODELS["hd"].Config.scaled())
+        hd256 = build_model("hd", MODELS["hd"].Config.scaled(size=256))
+    convs = [m for m in original.encoder.convs.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == \
+        [(d, (5, 5), (2, 2)) for d in (128, 256, 512, 1024)]
+    assert original.encoder.dense_in.out_features == 1024 and original.encoder.dense_out.out_features == 4 * 4 * 1024
+    assert parameter_count(original) == pytest.approx(82.1e6, rel=0.01)
+    x = torch.empty(2, 3, 64, 64, device="meta")
+    rgb_a, mask_a, rgb_b, mask_b = original(x, x)
+    assert rgb_a.shape == (2, 3, 64, 64) and mask_a is None
+    for model, size in ((hd, 128), (hd256, 256)):
+        y = torch.empty(2, 3, size, size, device="meta")
+        rgb, mask = model.swap(y, "b")
+        assert rgb.shape == (2, 3, size, size) and mask.shape == (2, 1, size, size)
+    # Analytic multiply-accumulates of original's forward pass per face (convolutions and dense layers); a training
+    # step is forward + 2x for backward: 3x, in FLOPs 2 per MAC.
+    macs = (32**2 * 25 * 3 * 128 + 16**2 * 25 * 128 * 256 + 8**2 * 25 * 256 * 512 + 4**2 * 25 * 512 * 1024
+            + 2 * 16384 * 1024 + 4**2 * 9 * 1024 * 2048
+            + 8**2 * 9 * 512 * 1024 + 16**2 * 9 * 256 * 512 + 32**2 * 9 * 128 * 256 + 64**2 * 25 * 64 * 3)
+    assert flops_per_sample("original", original.config) == pytest.approx(3 * 2 * macs, rel=0.01)
