@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from kaokae.cli import add_quiet
+from kaokae.cli.extract import add_detection_arguments
 from kaokae.cli.provenance import add_label_arguments
 from kaokae.progress import info
 
@@ -53,19 +54,7 @@ def register(subparsers) -> None:
                         "the faceset's sources must include INPUT (same file, or the same name and frame count)")
     g.add_argument("--no-alignments", dest="use_alignments", action="store_false",
                    help="detect faces afresh even when a faceset named after the input (clip.faceset) lies beside it")
-    g.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
-                   help="BlazeFace model: short range (near faces), full range (far and small faces), or auto "
-                        "(default)")
-    g.add_argument("--max-faces", type=int, default=10, metavar="N", help="at most N faces per frame (default 10)")
-    g.add_argument("--min-size", type=float, default=0.0, metavar="PX",
-                   help="leave faces smaller than PX pixels alone (default 0)")
-    g.add_argument("--min-score", type=float, default=0.5, metavar="S",
-                   help="detector confidence threshold, 0-1 (default 0.5)")
-    g.add_argument("--redetect-every", type=int, default=10, metavar="N",
-                   help="videos: run the detector every N frames and at scene cuts, track faces in between "
-                        "(default 10)")
-    g.add_argument("--no-smooth", dest="smooth", action="store_false",
-                   help="videos: no temporal smoothing of the landmarks (smoothing keeps the face from shimmering)")
+    add_detection_arguments(g)
     g = p.add_argument_group("output and speed")
     g.add_argument("--preview", type=int, default=0, metavar="N",
                    help="also write OUTPUT-name.preview.png: N frames spread over the input, each as "

@@ -4,7 +4,6 @@ import argparse
 
 from kaokae.cli import add_quiet
 from kaokae.errors import KaokaeError
-from kaokae.evaluate import DEFAULT_FRAMES, check_outputs, evaluate_model, evaluate_video
 
 
 def register(subparsers) -> None:
@@ -36,9 +35,10 @@ def register(subparsers) -> None:
                         "is B")
     p.add_argument("--start", type=float, default=0.0, metavar="SEC",
                    help="evaluate from this time in the source, seconds (default 0)")
-    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, metavar="N",
-                   help=f"evaluate N consecutive frames, 0 for all (default {DEFAULT_FRAMES}; ~0.3-0.6 s each on "
-                        f"one CPU core)")
+    # default None: kaokae.evaluate's DEFAULT_FRAMES applies (not imported here: it loads dlib and mediapipe,
+    # which every other command would then pay for at start-up)
+    p.add_argument("--frames", type=int, default=None, metavar="N",
+                   help="evaluate N consecutive frames, 0 for all (default 150; ~0.3-0.6 s each on one CPU core)")
     p.add_argument("--device", default="auto", metavar="DEVICE",
                    help="where the model runs with --model: auto (a GPU when there is one), cpu, cuda, cuda:N, mps "
                         "(default auto)")
@@ -51,6 +51,9 @@ def register(subparsers) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from kaokae.evaluate import DEFAULT_FRAMES, check_outputs, evaluate_model, evaluate_video
+
+    frames = DEFAULT_FRAMES if args.frames is None else args.frames
     if (args.model is None) == (args.swapped is None):
         raise KaokaeError("give either --model (with --source and --target) or --swapped (with --source)")
     check_outputs(args.json, args.png)
@@ -58,10 +61,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if args.target is None:
             raise KaokaeError("--model needs --target: B's faceset or photos")
         report = evaluate_model(args.model, args.source, args.target, gallery=args.gallery, start=args.start,
-                                frames=args.frames, with_source_row=args.reference_row, device=args.device)
+                                frames=frames, with_source_row=args.reference_row, device=args.device)
     else:
         report = evaluate_video(args.swapped, args.source, target=args.target, gallery=args.gallery,
-                                start=args.start, frames=args.frames, with_source_row=args.reference_row)
+                                start=args.start, frames=frames, with_source_row=args.reference_row)
     print(report.markdown())
     if args.json:
         report.write_json(args.json)

@@ -24,23 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--centering", choices=["face", "head"], default="face",
                    help="face: the face fills the square (what swap models train on); head: zoomed out so "
                         "hair, ears and chin fit (default face)")
-    p.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
-                   help="BlazeFace model: short range (near faces), full range (far faces), or auto (both on "
-                        "the whole frame, plus the full-range model on tiles to find small faces; default)")
-    p.add_argument("--max-faces", type=int, default=10, metavar="N",
-                   help="at most N faces per frame (default 10)")
-    p.add_argument("--min-size", type=float, default=0.0, metavar="PX",
-                   help="ignore faces smaller than PX pixels (longer side of the face box; default 0). A "
-                        "larger value also skips the tile passes that look for small faces, which is faster")
-    p.add_argument("--min-score", type=float, default=0.5, metavar="S",
-                   help="detector confidence threshold, 0-1 (default 0.5)")
+    add_detection_arguments(p)
     p.add_argument("--every", type=int, default=1, metavar="N",
                    help="search every N-th frame of videos and image folders only (default 1)")
-    p.add_argument("--redetect-every", type=int, default=10, metavar="N",
-                   help="videos: run the detector every N frames (and at scene cuts); in between faces are "
-                        "tracked from the previous frame's landmarks, which is faster (default 10)")
-    p.add_argument("--no-smooth", dest="smooth", action="store_false",
-                   help="videos: no temporal smoothing of landmarks (smoothing steadies the aligned faces)")
     p.add_argument("--identity", action="store_true",
                    help="store a 128-D identity embedding for every face (dlib ResNet; ~0.1-0.2 s per face)")
     p.add_argument("--only", nargs="+", type=Path, metavar="REF", default=[],
@@ -142,3 +128,22 @@ def run_filter(args: argparse.Namespace) -> int:
     moved = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items())) or "none"
     info(f"moved {sum(counts.values())} faces into rejected/ ({moved}); {len(fs)} faces left in {fs.path}")
     return 0
+
+
+def add_detection_arguments(parser) -> None:
+    """How faces are found and tracked: the same options, and the same code, for extract and convert."""
+    parser.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
+                        help="BlazeFace model: short range (near faces), full range (far faces), or auto (both on "
+                             "the whole frame, plus the full-range model on tiles to find small faces; default)")
+    parser.add_argument("--max-faces", type=int, default=10, metavar="N",
+                        help="at most N faces per frame (default 10)")
+    parser.add_argument("--min-size", type=float, default=0.0, metavar="PX",
+                        help="ignore faces smaller than PX pixels (longer side of the face box; default 0). A "
+                             "larger value also skips the tile passes that look for small faces, which is faster")
+    parser.add_argument("--min-score", type=float, default=0.5, metavar="S",
+                        help="detector confidence threshold, 0-1 (default 0.5)")
+    parser.add_argument("--redetect-every", type=int, default=10, metavar="N",
+                        help="videos: run the detector every N frames (and at scene cuts); in between faces are "
+                             "tracked from the previous frame's landmarks, which is faster (default 10)")
+    parser.add_argument("--no-smooth", dest="smooth", action="store_false",
+                        help="videos: no temporal smoothing of landmarks (smoothing steadies the aligned faces)")
