@@ -63,7 +63,7 @@ def jitter_color(rgb: torch.Tensor, amount: float, g: torch.Generator) -> torch.
     brightness = uniform(n, amount, g).view(n, 1, 1, 1)
     contrast = (1 + uniform(n, amount, g)).view(n, 1, 1, 1)
     saturation = (1 + uniform(n, amount, g)).view(n, 1, 1, 1)
-    gray = (rgb * torch.tensor([0.299, 0.587, 0.114], device=rgb.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    gray = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]  # no host-to-GPU copy per step
     rgb = gray + (rgb - gray) * saturation
     mean = gray.mean((2, 3), keepdim=True)
     return ((rgb - mean) * contrast + mean + brightness).clamp(0, 1)

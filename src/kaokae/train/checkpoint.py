@@ -145,6 +145,11 @@ def load_optimizer_tensors(model: nn.Module, optimizer: torch.optim.Optimizer, t
         raise ValueError(f"optimizer state for {len(state)} of {index} parameters")
     state_dict["state"] = state
     optimizer.load_state_dict(state_dict)
+    # The loaded state is contiguous; give it each parameter's own layout (channels-last on CUDA) as a fresh one has.
+    for p, entry in optimizer.state.items():
+        for key, value in entry.items():
+            if value.shape == p.shape:
+                entry[key] = torch.empty_like(p).copy_(value)
 
 
 def _write_file(path: Path, write) -> None:

@@ -120,8 +120,11 @@ def _check(run: Run) -> None:
             raise KaokaeError(f"{name} must be more than 0, not {value}")
     if run.size is not None and run.size % 16:
         raise KaokaeError(f"--size must be a multiple of 16, not {run.size}")
-    if not 0 <= run.settings.get("holdout", 0):
-        raise KaokaeError("--holdout must be 0 or more")
+    for name, key in (("--holdout", "holdout"), ("--seed", "seed"), ("--warp", "warp")):
+        if run.settings.get(key, 0) < 0:
+            raise KaokaeError(f"{name} must be 0 or more, not {run.settings[key]}")
+    if not 0 <= run.settings.get("color_transfer", 0) <= 1:
+        raise KaokaeError(f"--color-transfer is a probability from 0 to 1, not {run.settings['color_transfer']}")
 
 
 def _open_facesets(run: Run) -> tuple[FaceSet, FaceSet]:
@@ -176,8 +179,8 @@ def prepare_folder(run: Run) -> ModelConfig:
     merged = _merge(config.train, run.settings)
     _check_holdout(merged, facesets)
     if merged != config.train:
-        changed = ", ".join(f"{k} {config.train.get(k)} -> {v}" for k, v in _flat(merged).items()
-                            if _flat(config.train).get(k) != v)
+        before = _flat(config.train)
+        changed = ", ".join(f"{k} {before.get(k)} -> {v}" for k, v in _flat(merged).items() if before.get(k) != v)
         progress.info(f"kaokae: changed training settings: {changed}")
         config = dataclasses.replace(config, train=dataclasses.asdict(TrainConfig.from_dict(merged)))
         checkpoint.write_config(model_dir, config)
