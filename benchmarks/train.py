@@ -112,7 +112,7 @@ def measure(name: str, data_a: FaceData, data_b: FaceData, device: torch.device,
 
     model, optimizer = build(config, device)
     train_model = torch.compile(model) if compile_ else model
-    sample_gen, augment_gen = torch.Generator(), torch.Generator(device)
+    sample_gen, augment_gen = torch.Generator(data_a.faces.device), torch.Generator(device)
 
     def end_to_end(i: int) -> None:
         batch_a, batch_b = sample_batches(data_a, data_b, cfg, 0, i, sample_gen, augment_gen, device)

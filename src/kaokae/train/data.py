@@ -60,9 +60,11 @@ class FaceData:
         return len(self.faces)
 
     def sample(self, n: int, g: torch.Generator, device: torch.device) -> torch.Tensor:
-        """n random faces (with replacement; `g` is a CPU generator) as a (n, 5, S, S) uint8 batch on `device`."""
-        index = torch.randint(len(self.faces), (n,), generator=g)
-        return self.faces[index.to(self.faces.device)].to(device, non_blocking=True)
+        """n random faces (with replacement) as a (n, 5, S, S) uint8 batch on `device`. `g` lives where the faces do:
+        indices made on the GPU for faces on the GPU need no host-to-GPU copy, which would make the CPU wait for the
+        GPU every step."""
+        index = torch.randint(len(self.faces), (n,), generator=g, device=g.device)
+        return self.faces[index].to(device, non_blocking=True)
 
     def to(self, device: torch.device) -> "FaceData":
         return FaceData(self.faces.to(device))

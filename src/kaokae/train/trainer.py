@@ -343,7 +343,7 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
         return faces.contiguous(memory_format=memory_format(device))
 
     preview_a, preview_b = preview_faces(data_a), preview_faces(data_b)
-    sample_gen, augment_gen = torch.Generator(), torch.Generator(device)
+    sample_gen, augment_gen = torch.Generator(data_a.faces.device), torch.Generator(device)
     title = f"{config.architecture} {model_cfg.size} px: {model_dir.resolve().name}"
 
     def log(record: dict) -> None:
