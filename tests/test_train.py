@@ -124,17 +124,20 @@ def test_hd_learns_a_mask(facesets, tmp_path):
     assert mask[face].mean() > mask[~face].mean() + 0.3  # high on the face, low off it
 
 
-def test_architecture_change_is_refused(facesets, tmp_path, capsys):
+def test_minutes_budget_then_architecture_change_is_refused(facesets, tmp_path, capsys):
     model_dir = tmp_path / "model"
     a, b = map(str, facesets)
-    assert main(["train", a, b, "-m", str(model_dir), *TINY, "--iterations", "2", "-q"]) == 0
+    start = time.monotonic()
+    assert main(["train", a, b, "-m", str(model_dir), *TINY, "--minutes", "0.05", "-q"]) == 0
+    state = json.loads((model_dir / CHECKPOINTS / (model_dir / LATEST).read_text().strip() / "state.json").read_text())
+    assert state["iteration"] > 0 and 3 <= state["elapsed_s"] < time.monotonic() - start
     for change, message in ((["--model", "hd"], "architecture 'original'; it cannot continue as 'hd'"),
                             (["--width", "0.25"], "different shape"),
                             (["--size", "128"], "different shape")):
         assert main(["train", a, b, "-m", str(model_dir), *change, "--iterations", "4"]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert json.loads((model_dir / "checkpoints" / "000000002" / "state.json").read_text())["iteration"] == 2
+    assert (model_dir / LATEST).read_text().strip() == f"{state['iteration']:09d}"  # nothing trained or written
     assert main(["train", a, str(tmp_path / "missing"), "-m", str(tmp_path / "other")]) == 2
     assert "missing" in capsys.readouterr().err and not (tmp_path / "other").exists()
 

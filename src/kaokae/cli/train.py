@@ -51,9 +51,9 @@ def register(subparsers) -> None:
                                "shape (control-point std as a fraction of the size; 0 turns it off); default 0.025")
 
     run = p.add_argument_group("run")
-    run.add_argument("--save-every", type=int, default=1000, help="iterations between checkpoints; default 1000")
-    run.add_argument("--preview-every", type=int, default=250,
-                     help="iterations between preview.png and loss.png updates; default 250")
+    run.add_argument("--save-every", type=int, default=2000, help="iterations between checkpoints; default 2000")
+    run.add_argument("--preview-every", type=int, default=500,
+                     help="iterations between preview.png and loss.png updates (and held-out L1); default 500")
     run.add_argument("--keep", type=int, default=3, help="checkpoints kept (older ones are removed); default 3")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                      help="auto (default): the GPU when there is one (bf16, channels-last), else the CPU")

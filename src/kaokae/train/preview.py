@@ -12,6 +12,7 @@ from kaokae import atomic
 ROWS = ("A", "A->A", "A->B", "B", "B->B", "B->A")
 LABEL_WIDTH = 64
 MIN_TILE = 128  # small models are shown enlarged so their faces can be judged
+MAX_POINTS = 2000  # per curve of the loss plot
 
 
 def _tiles(x: torch.Tensor, tile: int) -> np.ndarray:
@@ -52,10 +53,11 @@ def loss_plot(history: list[dict], dest: Path, title: str) -> None:
     ax = fig.subplots()
     for key, label, style in (("loss_a", "loss A", "-"), ("loss_b", "loss B", "-"),
                               ("val_l1_a", "held-out L1 A", "o--"), ("val_l1_b", "held-out L1 B", "o--")):
-        points = [(r["iteration"], r[key]) for r in history if key in r]
-        if points:
-            x, y = zip(*points, strict=True)
-            ax.plot(x, y, style, label=label, linewidth=1.2, markersize=3)
+        points = np.array([(r["iteration"], r[key]) for r in history if key in r], np.float64).reshape(-1, 2)
+        if len(points) > MAX_POINTS:  # a long run: plot means of consecutive stretches
+            points = np.stack([chunk.mean(0) for chunk in np.array_split(points, MAX_POINTS)])
+        if len(points):
+            ax.plot(points[:, 0], points[:, 1], style, label=label, linewidth=1.2, markersize=3)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")

@@ -71,8 +71,8 @@ class Run:
     settings: dict = field(default_factory=dict)  # TrainConfig fields to set (augmentation fields included)
     iterations: int | None = None  # train until the model has this many iterations
     minutes: float | None = None  # or for this long; neither: until Ctrl-C
-    save_every: int = 1000
-    preview_every: int = 250
+    save_every: int = 2000
+    preview_every: int = 500
     keep: int = 3  # checkpoints kept
     device: str = "auto"
     compile: bool = False
@@ -318,9 +318,10 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
     latest = checkpoint.latest_checkpoint(model_dir)
     if latest is not None:
         state = checkpoint.load_checkpoint(latest, model, optimizer, device)
-        iteration, elapsed, faces_seen = state["iteration"], state["elapsed_s"], state["faces_seen"]
-        window_steps = state["log_window"]["steps"]
-        running = torch.tensor(state["log_window"]["sums"], dtype=torch.float32, device=device)
+        iteration, elapsed, faces_seen = state["iteration"], state.get("elapsed_s", 0.0), state.get("faces_seen", 0)
+        window = state.get("log_window", {"steps": 0, "sums": [0.0] * 6})
+        window_steps = window["steps"]
+        running = torch.tensor(window["sums"], dtype=torch.float32, device=device)
         if main:
             checkpoint.truncate_history(model_dir, iteration)
     say(f"kaokae: {'resuming' if latest else 'new'} {config.architecture} model ({model_cfg.size} px, "
