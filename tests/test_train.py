@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from conftest import data_file
 from kaokae.cli import main
 from kaokae.extract import ExtractOptions, extract
-from kaokae.progress import set_quiet
+from kaokae.progress import is_quiet, set_quiet
 from kaokae.train import Run, load_model, train
 from kaokae.train.augment import Augmentation, augment
 from kaokae.train.checkpoint import CHECKPOINTS, HISTORY, LATEST, read_history
@@ -37,11 +37,13 @@ HOLDOUT = 12
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """One intra-op thread, here and in the training subprocesses (OMP_NUM_THREADS=1): on a 2-core machine that other
-    work also loads, two OpenMP threads make these tiny models' small convolutions up to 30x slower (measured)."""
-    before = torch.get_num_threads()
+    work also loads, two OpenMP threads make these tiny models' small convolutions up to 30x slower (measured).
+    The quiet setting the tests change is put back too."""
+    threads, quiet = torch.get_num_threads(), is_quiet()
     torch.set_num_threads(1)
     yield
-    torch.set_num_threads(before)
+    torch.set_num_threads(threads)
+    set_quiet(quiet)
 
 
 @pytest.fixture(scope="module")
