@@ -72,7 +72,8 @@ def copy_video(track_faces: bool):
 
 def swap(blend_method: str, colour: str):
     def run(clip: Path, source: Path, out: Path) -> int:
-        return swap_media([source], clip, out, settings=SwapSettings(blend=blend_method, colour=colour)).frames
+        return swap_media([source], clip, out, settings=SwapSettings(blend=blend_method, colour=colour),
+                          overwrite=True).frames
     return run
 
 
