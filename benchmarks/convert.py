@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 
@@ -26,6 +25,7 @@ from kaokae.convert.geometry import model_input
 from kaokae.convert.locate import DetectedFaces, DetectOptions
 from kaokae.convert.paste import PasteOptions, model_matrix, paste_face
 from kaokae.media import VideoWriter, open_media, probe
+from kaokae.media.tools import copy_first_frames
 from kaokae.progress import set_quiet
 from kaokae.train.checkpoint import ModelConfig, save_checkpoint, write_config
 from kaokae.train.models import MODELS, build_model
@@ -34,26 +34,6 @@ DATA = Path(os.environ.get("KAOKAE_DATA", Path(__file__).resolve().parents[1] / 
 CLIP = DATA / "hieubkvn123_face_recognition/videos/biden.mp4"  # 1280x720, 30 fps, AAC
 FACE_SIZE = 256
 SETTINGS = {"crf": 18, "preset": "veryfast"}
-
-
-def cut_clip(source: Path, dest: Path, frames: int) -> None:
-    """The first `frames` video packets of `source` (and its audio up to there), copied without re-encoding."""
-    with av.open(str(source)) as src, av.open(str(dest), "w") as out:
-        streams = {s.index: out.add_stream_from_template(s) for s in (*src.streams.video[:1], *src.streams.audio[:1])}
-        video = src.streams.video[0].index
-        end, count = None, 0
-        for packet in src.demux(*[src.streams[i] for i in range(len(src.streams)) if i in streams]):
-            if packet.dts is None:
-                continue
-            if packet.stream.index == video:
-                if count == frames:
-                    end = float(packet.pts * packet.time_base)
-                    continue
-                count += 1
-            elif end is not None and packet.pts * packet.time_base >= end:
-                break
-            packet.stream = streams[packet.stream.index]
-            out.mux(packet)
 
 
 def make_model(folder: Path, architecture: str) -> Path:
@@ -124,7 +104,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "clip.mp4"
-        cut_clip(args.clip, clip, args.frames)
+        copy_first_frames(args.clip, clip, args.frames)
         info = probe(clip)
         models = {name: make_model(tmp / name, name) for name in ("original", "hd")}
         base = decode_encode(clip, tmp / "plain.mp4")

@@ -21,6 +21,7 @@ from kaokae.extract import ExtractOptions, extract
 from kaokae.faces import FaceFinder
 from kaokae.faceset import FaceSet
 from kaokae.media import VideoWriter, open_media, probe, read_image
+from kaokae.media.tools import copy_first_frames
 from kaokae.provenance import describe_payload, file_sha256, verify
 from kaokae.train import Run, train
 
@@ -30,26 +31,6 @@ TWO_PEOPLE = "face_recognition/examples/knn_examples/test/obama_and_biden.jpg"
 BIDEN = "face_recognition/examples/knn_examples/train/biden/biden.jpg"
 NO_FACE = "dlib/examples/faces/dogs.jpg"
 CLIP_FRAMES = 40
-
-
-def cut_clip(source: Path, dest: Path, frames: int) -> None:
-    """The first `frames` video packets of `source` and the audio beside them, copied unchanged (no re-encode)."""
-    with av.open(str(source)) as src, av.open(str(dest), "w") as out:
-        video, audio = src.streams.video[0], src.streams.audio[0]
-        streams = {video.index: out.add_stream_from_template(video), audio.index: out.add_stream_from_template(audio)}
-        end, count = None, 0
-        for packet in src.demux(video, audio):
-            if packet.dts is None:
-                continue
-            if packet.stream.index == video.index:
-                if count == frames:
-                    end = float(packet.pts * packet.time_base)
-                    continue
-                count += 1
-            elif end is not None and packet.pts * packet.time_base >= end:
-                break
-            packet.stream = streams[packet.stream.index]
-            out.mux(packet)
 
 
 def audio_seconds(path: Path) -> float:
@@ -78,7 +59,7 @@ def setup(tmp_path_factory):
     """A 40-frame real clip with audio, its faceset (A), a faceset of another man (B) and a tiny hd model."""
     root = tmp_path_factory.mktemp("convert")
     clip = root / "may.mp4"
-    cut_clip(data_file(CLIP), clip, CLIP_FRAMES)
+    copy_first_frames(data_file(CLIP), clip, CLIP_FRAMES)
     faceset_a = extract([clip], root / "a", ExtractOptions(size=64)).faceset
     extract([data_file(OTHER)], root / "b", ExtractOptions(size=64, every=25))
     threads = torch.get_num_threads()

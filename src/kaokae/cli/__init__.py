@@ -2,6 +2,7 @@
 lives in its own module here and registers itself with `register(subparsers)`."""
 
 import argparse
+import importlib
 import sys
 
 from kaokae import __version__
@@ -28,16 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kaokae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    import importlib
-
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"kaokae.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"kaokae.cli.{name}":
-                continue  # that stage is not part of this build yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"kaokae.cli.{name}").register(sub)
     return parser
 
 

@@ -105,3 +105,29 @@ def assemble_video(folder: str | os.PathLike, dest: str | os.PathLike, *, fps: s
             writer.write(frame.image)
     say(f"wrote {dest} ({writer.frames_written} frames at {fps} fps)")
     return writer.frames_written
+
+
+def copy_first_frames(source: str | os.PathLike, dest: str | os.PathLike, frames: int) -> None:
+    """The first `frames` video packets of `source`, and its audio up to there, copied without re-encoding (a quick,
+    lossless cut of a clip's start, for tests and benchmarks). Written atomically."""
+    import av
+
+    from kaokae.atomic import atomic_path
+
+    with av.open(str(source)) as src, atomic_path(dest) as tmp, av.open(str(tmp), "w") as out:
+        kept = (*src.streams.video[:1], *src.streams.audio[:1])
+        streams = {s.index: out.add_stream_from_template(s) for s in kept}
+        video = src.streams.video[0].index
+        end, count = None, 0
+        for packet in src.demux(*kept):
+            if packet.dts is None:
+                continue
+            if packet.stream.index == video:
+                if count == frames:
+                    end = float(packet.pts * packet.time_base)
+                    continue
+                count += 1
+            elif end is not None and packet.pts * packet.time_base >= end:
+                break
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
