@@ -130,7 +130,7 @@ def test_near_duplicates_rejects_only_close_faces(pair_1, tmp_path):
     assert counts == {"near-duplicate": len(fs.rejected)} and len(fs) == 1
 
 
-def test_only_keeps_the_reference_person(tmp_path):
+def test_only_keeps_the_reference_person(tmp_path, capsys):
     clip = data_file("face_recognition/examples/short_hamilton_clip.mp4")
     lin = data_file("face_recognition/examples/lin-manuel-miranda.png")
     alex = data_file("face_recognition/examples/alex-lacamoire.png")
@@ -155,6 +155,11 @@ def test_only_keeps_the_reference_person(tmp_path):
     rejected = fs.rejected_arrays["identity"][[e.has_identity for e in fs.rejected]]
     assert np.all(np.linalg.norm(rejected - refs["lin"], axis=1) > 0.6)
 
+    # sorting by identity to the reference: Lin-Manuel Miranda's aligned faces, nearest first
+    fs = sort_faceset(fs.path, "identity", refs=[lin])
+    assert len(fs) == result.kept and all(e.has_identity for e in fs.entries)
+    assert np.all(np.diff(np.linalg.norm(fs.identity - refs["lin"], axis=1)) >= -1e-4)
+
     # filtering by identity, face by face on the aligned faces, agrees with extract's per-track decision
     fs, counts = filter_faceset(fs.path, not_like=[lin])
     assert counts.get("other-person", 0) <= 0.1 * result.kept and len(fs) >= 0.9 * result.kept
@@ -162,6 +167,15 @@ def test_only_keeps_the_reference_person(tmp_path):
     lin_faces = len(fs)
     fs, counts = filter_faceset(fs.path, not_like=[alex])  # none of them is Alex Lacamoire
     assert len(fs) == 0 and counts == {"other-person": lin_faces}
+
+    # a reference that is missing or shows no face: one line, exit 2, nothing written
+    capsys.readouterr()
+    for ref, message in [(tmp_path / "nobody.png", "--only: no such file: "),
+                         (data_file("dlib/examples/faces/dogs.jpg"), "no face found in the --only reference photo ")]:
+        assert main(["extract", str(clip), "-o", str(tmp_path / "none"), "-q", "--only", str(ref)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"kaokae: error: {message}") and err.count("\n") == 1, err
+        assert not (tmp_path / "none").exists()
 
 
 def test_no_face_leaves_nothing_and_exits_1(tmp_path, capsys):

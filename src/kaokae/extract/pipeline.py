@@ -21,17 +21,13 @@ from kaokae.errors import KaokaeError, NothingFoundError
 from kaokae.extract.contact_sheet import SHEET_FACES, TILE, contact_sheet, label_tile
 from kaokae.extract.sample import EvenSample
 from kaokae.faces import Face, FaceFinder, align_matrix, sharpness, warp_face
-from kaokae.faces.identity import IdentityEncoder, identity_distance
+from kaokae.faces.identity import IdentityEncoder, PersonFilter
 from kaokae.faces.pose import head_pose
 from kaokae.faces.track import FaceTracker
 from kaokae.faceset import FaceSet, FaceSetWriter
-from kaokae.media import open_media, probe, read_image, write_image
+from kaokae.media import open_media, probe, write_image
 from kaokae.threads import background
 
-# With --only, a track's identity is checked on its first face and again every this many searched frames (a
-# dlib embedding costs ~0.1-0.2 s, too slow for every face of every frame); faces in between follow the last
-# check.
-ONLY_RECHECK_EVERY = 10
 REJECT_OTHER_PERSON = "other-person"
 
 
@@ -88,11 +84,9 @@ def extract(inputs: list[str | Path], output: str | Path,
 
     with (FaceSetWriter(output, options.size, options.centering, options.mode) as writer,
           FaceFinder(options.max_faces, options.min_size, options.min_score, options.detector) as finder):
-        encoder, refs = None, []
-        if options.identity or options.only:
-            encoder = IdentityEncoder()
-            refs = [reference_embedding(finder, encoder, path) for path in options.only]
-        run = _Run(options, finder, encoder, refs)
+        only = PersonFilter(options.only, finder, options.threshold) if options.only else None
+        encoder = only.encoder if only else IdentityEncoder() if options.identity else None
+        run = _Run(options, finder, encoder, only)
         with progress.bar(total=total, desc="extract", unit="frame") as bar:
             for info in infos:
                 run.source(writer, info, bar)
@@ -115,18 +109,6 @@ def _check_options(o: ExtractOptions) -> None:
         raise KaokaeError(f"--min-score must be between 0 and 1, not {o.min_score}")
     if o.threshold <= 0:
         raise KaokaeError(f"--threshold must be above 0, not {o.threshold}")
-
-
-def reference_embedding(finder: FaceFinder, encoder: IdentityEncoder, path: str | Path) -> np.ndarray:
-    """The 128-D embedding of the (largest) face in a reference photo."""
-    rgb = read_image(path)
-    faces = finder.find(rgb)
-    if not faces:
-        raise KaokaeError(f"no face found in the reference photo {path}")
-    face = max(faces, key=lambda f: f.size)
-    if len(faces) > 1:
-        progress.warn(f"{Path(path).name} shows {len(faces)} faces; using the largest as the reference")
-    return encoder.embed(rgb, face)
 
 
 def plural(n: int, noun: str) -> str:
@@ -161,11 +143,11 @@ class _Run:
     threads beside it (OpenCV releases the GIL), and faces reach the writer in the order they were found.
     """
 
-    def __init__(self, options: ExtractOptions, finder: FaceFinder, encoder, refs: list[np.ndarray]):
+    def __init__(self, options: ExtractOptions, finder: FaceFinder, encoder, only: PersonFilter | None):
         self.options = options
         self.finder = finder
         self.encoder = encoder
-        self.refs = refs
+        self.only = only
         self.frames = self.kept = self.rejected = 0
         self.sample = EvenSample(SHEET_FACES)
         self.rejected_sample = EvenSample(8)
@@ -178,7 +160,8 @@ class _Run:
         if info.kind == "video":
             tracker = FaceTracker(self.finder, redetect_every=o.redetect_every, smoothing=o.smooth,
                                   fps=float(info.fps or 30))
-        checks: dict[int, tuple[int, float]] = {}  # track id -> (frames searched at the check, distance)
+        if self.only:
+            self.only.forget_tracks()
         found = searched = 0
         with (open_media(info.path) as reader,
               ThreadPoolExecutor(2, thread_name_prefix="kaokae-align") as pool):
@@ -189,7 +172,7 @@ class _Run:
                 else:
                     faces = [(None, face) for face in self.finder.find(rgb)]
                 for track_id, face in faces:
-                    identity, reason = self._identity(rgb, face, track_id, checks)
+                    identity, reason = self._identity(rgb, face, track_id)
                     measured = pool.submit(measure, rgb, face.landmarks, o.size, o.centering)
                     self.pending.append(_Found(measured, source_index, frame.index, frame.time, track_id,
                                                face, identity, reason))
@@ -208,22 +191,13 @@ class _Run:
         progress.info(f"{Path(info.path).name}: {plural(found, 'face')} in {plural(searched, 'frame')}")
         bar.refresh()
 
-    def _identity(self, rgb, face, track_id, checks) -> tuple[np.ndarray | None, str | None]:
+    def _identity(self, rgb, face, track_id) -> tuple[np.ndarray | None, str | None]:
         """(embedding if computed for this face, rejection reason or None)."""
-        if self.encoder is None:
-            return None, None
-        if not self.refs:
-            return self.encoder.embed(rgb, face), None
-        last = checks.get(track_id) if track_id is not None else None
-        embedding = None
-        if self.options.identity or last is None or self.frames - last[0] >= ONLY_RECHECK_EVERY:
-            embedding = self.encoder.embed(rgb, face)
-            distance = min(identity_distance(embedding, ref) for ref in self.refs)
-            if track_id is not None:
-                checks[track_id] = (self.frames, distance)
-        else:
-            distance = last[1]
-        return embedding, (None if distance <= self.options.threshold else REJECT_OTHER_PERSON)
+        embedding = self.encoder.embed(rgb, face) if self.options.identity else None
+        if self.only is None:
+            return embedding, None
+        check = self.only.check(rgb, face, track_id, self.frames, embedding)
+        return check.embedding, (None if check.same else REJECT_OTHER_PERSON)
 
     def _save(self, writer: FaceSetWriter, found: _Found) -> None:
         aligned, matrix, blur, (yaw, pitch, roll) = found.measured.result()

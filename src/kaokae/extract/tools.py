@@ -130,7 +130,7 @@ def sort_faceset(path: str | Path, by: str, refs: list[str | Path] = ()) -> Face
     elif by == "yaw":
         order = np.argsort(fs.poses[:, 0], kind="stable")
     else:
-        fs, distances = _identity_distances(fs, refs)
+        fs, distances = _identity_distances(fs, refs, "--ref")
         order = np.argsort(distances, kind="stable")
     return fs.rearrange(order, renumber=True)
 
@@ -151,7 +151,7 @@ def filter_faceset(path: str | Path, blur_below: float | None = None, not_like: 
     fs = FaceSet.open(path)
     reject: dict[int, str] = {}
     if not_like:
-        fs, distances = _identity_distances(fs, not_like)
+        fs, distances = _identity_distances(fs, not_like, "--not-like")
         for i in np.flatnonzero(distances > threshold):
             reject[int(i)] = REJECT_OTHER_PERSON
     if blur_below is not None:
@@ -204,17 +204,16 @@ def near_duplicate_indices(fs: FaceSet, indices: list[int], distance: float) -> 
 # ---- identity of aligned faces
 
 
-def _identity_distances(fs: FaceSet, refs: list[str | Path]) -> tuple[FaceSet, np.ndarray]:
+def _identity_distances(fs: FaceSet, refs: list[str | Path], option: str) -> tuple[FaceSet, np.ndarray]:
     """Each face's identity distance to the nearest reference photo, or to the faceset's mean embedding
     without refs. Embeddings the faceset lacks are computed on the aligned faces and stored in it (a cache for
     next time)."""
-    from kaokae.extract.pipeline import reference_embedding
     from kaokae.faces import Face, FaceFinder
-    from kaokae.faces.identity import IdentityEncoder, identity_distance
+    from kaokae.faces.identity import IdentityEncoder, nearest_distance, reference_embeddings
 
     encoder = IdentityEncoder()
     with FaceFinder() as finder:  # the references first: a photo without a face fails before the long part
-        references = [reference_embedding(finder, encoder, ref) for ref in refs]
+        references = reference_embeddings(refs, finder, encoder, option)
     missing = [i for i in range(len(fs)) if not fs.entries[i].has_identity]
     if missing:
         vectors = []
@@ -224,6 +223,6 @@ def _identity_distances(fs: FaceSet, refs: list[str | Path]) -> tuple[FaceSet, n
             vectors.append(encoder.embed(fs.load_face(i), Face(box, 1.0, landmarks)))
         fs = fs.set_identity(missing, np.stack(vectors))
     embeddings = fs.identity
-    if not references:
-        return fs, identity_distance(embeddings.mean(0), embeddings)
-    return fs, np.min([identity_distance(ref, embeddings) for ref in references], axis=0)
+    if not len(references):
+        references = embeddings.mean(0, keepdims=True)
+    return fs, nearest_distance(embeddings, references)

@@ -10,14 +10,18 @@ the head is tilted (same image rolled 35 degrees: distance 0.05 on average, 0.09
 """
 
 import importlib.util
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import dlib
 import numpy as np
 
+from kaokae import progress
 from kaokae.errors import KaokaeError
-from kaokae.faces.finder import Face
+from kaokae.faces.finder import Face, FaceFinder
 from kaokae.faces.landmarks import LEFT_EYE_INNER, LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE_OUTER
+from kaokae.media import read_image
 
 DEFAULT_THRESHOLD = 0.6
 METHODS = ("mesh", "dlib5")
@@ -77,3 +81,85 @@ class IdentityEncoder:
 
     def embed(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         return self.embed_many(rgb, [face])[0]
+
+
+# ---- one person: `--only REF.jpg [REF2.jpg ...]` in extract, convert and swap, `faceset sort/filter` references
+
+# A track is checked on its first face and again every this many frames: an embedding costs 0.1-0.2 s on a CPU,
+# too slow for every face of every frame; faces in between follow the track's last check.
+RECHECK_EVERY = 10
+
+
+def reference_embeddings(paths: Sequence[str | Path], finder: FaceFinder, encoder: IdentityEncoder,
+                         option: str = "--only") -> np.ndarray:
+    """(R, 128): the embedding of the largest face in each reference photo. A file that cannot be read or a
+    photo without a face is a KaokaeError naming `option`; a photo with several faces a warning."""
+    vectors = []
+    for path in paths:
+        path = Path(path)
+        try:
+            rgb = read_image(path)
+        except KaokaeError as e:
+            raise KaokaeError(f"{option}: {e}") from None
+        faces = finder.find(rgb)
+        if not faces:
+            raise KaokaeError(f"no face found in the {option} reference photo {path}")
+        if len(faces) > 1:
+            progress.warn(f"{path.name} shows {len(faces)} faces; using the largest as the reference")
+        vectors.append(encoder.embed(rgb, max(faces, key=lambda f: f.size)))
+    return np.array(vectors, np.float32).reshape(len(vectors), 128)
+
+
+def nearest_distance(embeddings: np.ndarray, references: np.ndarray) -> np.ndarray | float:
+    """Distance to the nearest of the (R, 128) references: (128,) -> float; (N, 128) -> (N,)."""
+    distances = np.linalg.norm(np.asarray(embeddings, np.float32)[..., None, :] - references, axis=-1)
+    nearest = distances.min(axis=-1)
+    return float(nearest) if np.ndim(nearest) == 0 else nearest
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verdict on one face."""
+
+    same: bool  # the reference person: distance at or below the threshold
+    distance: float  # to the nearest reference, at this face or at its track's last check
+    embedding: np.ndarray | None  # this face's embedding; None when its track's last check was followed
+
+
+class PersonFilter:
+    """Keeps the faces of the person in the reference photos (identity distance at or below `threshold`).
+
+    `check(rgb, face, track, frame)` embeds a tracked face on its track's first frame and again once `frame` (any
+    number that goes up by one per frame searched) is `recheck_every` past the track's last check; faces in between
+    follow that check. A face without a track (`track=None`, stills) is checked every time; a face whose embedding
+    the caller already has (`embedding=`) is judged on it, for free.
+    """
+
+    def __init__(self, references: Sequence[str | Path], finder: FaceFinder, threshold: float = DEFAULT_THRESHOLD,
+                 recheck_every: int = RECHECK_EVERY, encoder: IdentityEncoder | None = None, option: str = "--only"):
+        if not references:
+            raise KaokaeError(f"{option}: give at least one reference photo")
+        self.encoder = encoder or IdentityEncoder()
+        self.references = reference_embeddings(references, finder, self.encoder, option)
+        self.threshold = threshold
+        self.recheck_every = recheck_every
+        self.tracks: dict[Hashable, tuple[int, float]] = {}  # track -> (frame of its last check, distance)
+
+    def distance(self, embeddings: np.ndarray) -> np.ndarray | float:
+        return nearest_distance(embeddings, self.references)
+
+    def check(self, rgb: np.ndarray, face: Face, track: Hashable | None = None, frame: int = 0,
+              embedding: np.ndarray | None = None) -> Check:
+        last = self.tracks.get(track) if track is not None else None
+        if embedding is None and last is not None and frame - last[0] < self.recheck_every:
+            return Check(last[1] <= self.threshold, last[1], None)
+        if embedding is None:
+            embedding = self.encoder.embed(rgb, face)
+        distance = self.distance(embedding)
+        if track is not None:
+            self.tracks[track] = (frame, distance)
+        return Check(distance <= self.threshold, distance, embedding)
+
+    def forget_tracks(self) -> None:
+        """For a new video: its tracker numbers its tracks from 0 again."""
+        self.tracks.clear()
