@@ -196,14 +196,17 @@ class MultiPassDetector:
             side //= 2
         return grid
 
-    def detect(self, rgb: np.ndarray, share: tuple[int, int] | None = None) -> list[Detection]:
-        """Every face. `share=(k, n)` runs the whole frame but only every n-th tile starting at the k-th: video
-        spreads the tiles over n re-detections, since a small face that enters can wait a few frames."""
+    def detect(self, rgb: np.ndarray, round_: tuple[int, int] | None = None) -> list[Detection]:
+        """Every face. `round_=(k, n)` is the k-th of a video's cheap re-detections instead: one whole-frame
+        model (in turn, with "auto") and n tiles (in turn), so the whole search is spread over several rounds; a
+        face that enters the frame can wait a few frames, while every frame cannot pay for the whole search."""
         rgb = np.ascontiguousarray(rgb)
-        found = [d for model in self.whole_models for d in model.detect(rgb)]
-        grid = self.tile_grid(rgb.shape[1], rgb.shape[0])
-        if share is not None:
-            grid = grid[share[0] % share[1]::share[1]]
+        models, grid = self.whole_models, self.tile_grid(rgb.shape[1], rgb.shape[0])
+        if round_ is not None:
+            k, n = round_
+            models = [models[k % len(models)]]
+            grid = [grid[(k * n + i) % len(grid)] for i in range(min(n, len(grid)))]
+        found = [d for model in models for d in model.detect(rgb)]
         for x0, y0, x1, y1 in grid:
             for d in self.tile_model.detect(rgb[y0:y1, x0:x1]):
                 offset = np.array([x0, y0], np.float32)

@@ -15,7 +15,9 @@ from kaokae.faces.detect import Detection, box_iou, box_overlap_of_smaller
 from kaokae.faces.finder import Face, FaceFinder
 from kaokae.faces.landmarks import Roi, landmark_box
 
-TILE_SHARES = 4  # re-detections between two searches of every small-face tile
+# Small-face tiles searched per re-detection while tracking (each BlazeFace pass costs 2-5 ms): on a 720p frame's 21
+# tiles every tile is searched every 11 re-detections, 3.7 s at the default settings and 30 fps.
+TILES_PER_ROUND = 2
 
 
 class OneEuroFilter:
@@ -105,10 +107,11 @@ class FaceTracker:
 
     redetect_every: run the detector every N frames (and at scene cuts, and while nothing is tracked) to pick up
     faces that enter the frame; between detections, faces are followed by their landmarks. The first frame and every
-    new shot get the full multi-pass search; later re-detections search the whole frame and a quarter of the
-    small-face tiles in turn (TILE_SHARES), so every tile is searched every 4 re-detections.
-    max_missed: a track that `max_missed` such full rounds of re-detection never confirmed is dropped (the landmark
-    model can stick to a face-like patch; a profile the detector cannot see is kept that long).
+    new shot get the full multi-pass search; later re-detections are cheap rounds: one whole-frame model and
+    TILES_PER_ROUND small-face tiles, in turn (see `MultiPassDetector.detect`).
+    max_missed: a track that no re-detection confirmed for `max_missed` times the rounds of a whole search is
+    dropped (the landmark model can stick to a face-like patch; a profile the detector cannot see is kept that
+    long).
     fps: the video's frame rate, for the smoothing filter (or pass `t` to update).
     min_cutoff, beta: One-Euro settings (speed in face sizes per second), tuned on four talking-head clips: jitter
     (landmark acceleration) down 2-2.4x, smoothed landmarks 1.0-1.6 px from the raw ones on average.
@@ -146,11 +149,10 @@ class FaceTracker:
 
         self.detected = not self.tracks or self.frame_index % self.redetect_every == 0 or self.cut
         if self.detected:
-            # A new shot gets the whole search at once; otherwise each re-detection searches the whole frame and a
-            # share of the small-face tiles, so the tiles cost a fraction and are all covered every few detections.
+            # A new shot gets the whole search at once; later re-detections are cheap rounds of it.
             full = self.frame_index == 0 or self.cut
-            share = None if full else (self.detections, TILE_SHARES)
-            self._match_detections(rgb, self.finder.detector.detect(rgb, share))
+            round_ = None if full else (self.detections, TILES_PER_ROUND)
+            self._match_detections(rgb, self.finder.detector.detect(rgb, round_))
             self.detections += 1
 
         out = []
@@ -187,7 +189,13 @@ class FaceTracker:
             matched_tracks.add(len(self.tracks) - 1)
         for i, track in enumerate(self.tracks):
             track.missed_detections = 0 if i in matched_tracks else track.missed_detections + 1
-        self.tracks = [k for k in self.tracks if k.missed_detections < self.max_missed * TILE_SHARES]
+        self.tracks = [k for k in self.tracks if k.missed_detections < self.max_missed * self._rounds_per_search(rgb)]
+
+    def _rounds_per_search(self, rgb: np.ndarray) -> int:
+        """How many cheap re-detection rounds cover the whole search (every whole-frame model and every tile)."""
+        detector = self.finder.detector
+        tiles = len(detector.tile_grid(rgb.shape[1], rgb.shape[0]))
+        return max(len(detector.whole_models), math.ceil(tiles / TILES_PER_ROUND))
 
     @staticmethod
     def _without_duplicates(tracks: list[_Track]) -> list[_Track]:
