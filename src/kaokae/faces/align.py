@@ -111,9 +111,11 @@ def align_matrix(landmarks: np.ndarray, size: int = 256, centering: str = "face"
 
 
 def warp_face(frame_rgb: np.ndarray, matrix: np.ndarray, size: int = 256) -> np.ndarray:
-    """The aligned (size, size, 3) face. Area-averaging when shrinking would be nicer, but cubic keeps detail when
-    enlarging small faces, which is the common case for video."""
-    return cv2.warpAffine(frame_rgb, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    """The aligned (size, size, 3) face. Cubic when enlarging (it keeps the detail of small faces); bilinear when
+    shrinking, where cubic adds nothing visible and costs 4x as much (1.6 vs 0.4 ms for 256 px)."""
+    enlarging = abs(np.linalg.det(np.asarray(matrix)[:, :2])) > 1
+    return cv2.warpAffine(frame_rgb, matrix, (size, size), flags=cv2.INTER_CUBIC if enlarging else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -126,4 +128,5 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 def sharpness(aligned_rgb: np.ndarray) -> float:
     """Blur score: variance of the Laplacian of the grey image (higher is sharper; compare faces of one size)."""
     grey = cv2.cvtColor(np.ascontiguousarray(aligned_rgb), cv2.COLOR_RGB2GRAY)
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    # int16 holds any 3x3 Laplacian of 8-bit pixels exactly, and is 3x faster than float64
+    return float(cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_16S))[1][0, 0] ** 2)
