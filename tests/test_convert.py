@@ -1,6 +1,7 @@
 """kaokae convert on real faces, with a tiny model trained here in seconds (it swaps badly, but it swaps: what is
 tested is the pipeline around it, not the model's quality)."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def test_only_leaves_the_other_people_untouched(setup, tmp_path, capsys):
     out = tmp_path / "only.png"
     code, err = run_cli(capsys, image, "-m", setup["model"], "-o", out, "--only", data_file(BIDEN), "--no-watermark")
     assert code == 0, err
-    assert "1 faces swapped on 1 frames" in err
+    assert "1 faces swapped on 1 frames (2 of other people left as they were)" in err
     original, swapped = read_image(image), read_image(out)
     with FaceFinder() as finder:
         faces = finder.find(original)
@@ -157,6 +158,42 @@ def test_only_leaves_the_other_people_untouched(setup, tmp_path, capsys):
     assert touched[biden] > 0.5
     assert all(t == 0.0 for i, t in enumerate(touched) if i != biden), touched  # the others exactly as they were
     assert not changed[~face_region(faces[biden].landmarks, original.shape, 0.02)].any()
+    # a reference photo without a face: one line, exit 2, nothing written
+    code, err = run_cli(capsys, image, "-m", setup["model"], "-o", tmp_path / "x.png", "--only", data_file(NO_FACE))
+    assert code == 2 and err == f"kaokae: error: no face found in the --only reference photo {data_file(NO_FACE)}\n"
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_only_on_video_swaps_his_tracks_and_leaves_the_others_exactly(setup, tmp_path, capsys):
+    from kaokae.faces.identity import PersonFilter
+
+    clip = tmp_path / "hamilton.mp4"  # Lin-Manuel Miranda and others, 640x360
+    copy_first_frames(data_file("face_recognition/examples/short_hamilton_clip.mp4"), clip, 90)
+    lin = data_file("face_recognition/examples/lin-manuel-miranda.png")
+    out = tmp_path / "frames"  # PNG frames: a face left alone is exactly as decoded
+    code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", out, "--only", lin, "--no-watermark")
+    assert code == 0, err
+    summary = err.strip().splitlines()[-1]
+    swapped, left = (int(n) for n in re.search(r": (\d+) faces swapped .* \((\d+) of other people left", summary).groups())
+    assert swapped >= 10 and left >= 10, summary
+    checked = 0
+    with FaceFinder() as finder, open_media(clip) as reader:
+        person = PersonFilter([lin], finder)
+        for frame in reader:
+            if frame.index % 5:
+                continue
+            changed = np.abs(read_image(out / f"{frame.index:06d}.png").astype(int) - frame.image).max(axis=2) > 0
+            for face in finder.find(frame.image):
+                x0, y0, x1, y1 = np.round(face.box).astype(int)
+                touched = changed[max(y0, 0):y1, max(x0, 0):x1].mean()
+                distance = person.check(frame.image, face).distance
+                if distance <= 0.55:  # clearly him
+                    assert touched > 0.5, (frame.index, distance, touched)
+                    checked += 1
+                elif distance > 0.7:  # clearly someone else
+                    assert touched == 0, (frame.index, distance, touched)
+                    checked += 1
+    assert checked >= 5
 
 
 def test_folder_keeps_names_and_passes_faceless_images_through(setup, tmp_path, capsys):

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kaokae import progress
 from kaokae.errors import KaokaeError
 from kaokae.faces import Face, FaceFinder, align_matrix
 from kaokae.faceset import FaceSet
-from kaokae.media import MediaInfo, read_image
+from kaokae.media import MediaInfo
 
 
 @dataclass
@@ -33,6 +32,9 @@ class DetectOptions:
     redetect_every: int = 10
     smooth: bool = True
 
+    def finder(self) -> FaceFinder:
+        return FaceFinder(self.max_faces, self.min_size, self.min_score, self.detector)
+
 
 class DetectedFaces:
     """Faces found on each frame like extract finds them: videos through the tracker (track ids, One-Euro smoothed
@@ -42,7 +44,7 @@ class DetectedFaces:
         from kaokae.faces.track import FaceTracker
 
         self.face_size, self.centering = face_size, centering
-        self.finder = FaceFinder(options.max_faces, options.min_size, options.min_score, options.detector)
+        self.finder = options.finder()
         self.tracker = None
         if info.kind == "video":
             self.tracker = FaceTracker(self.finder, redetect_every=options.redetect_every, smoothing=options.smooth,
@@ -123,52 +125,3 @@ def alignments_beside(path: Path) -> Path | None:
     candidate = path.parent / f"{path.name if path.is_dir() else path.stem}.faceset"
     return candidate if (candidate / "alignments.json").is_file() else None
 
-
-class OnlyPerson:
-    """`--only`: keeps the faces of the person in the reference photos. An identity embedding costs 0.1-0.2 s, so a
-    track is checked on its first face and again every `recheck_every` frames; faces in between follow the last
-    check. Faces without a track (stills) are each checked."""
-
-    def __init__(self, references: list[Path], finder_options: DetectOptions, threshold: float,
-                 recheck_every: int = 10):
-        from kaokae.faces.identity import IdentityEncoder
-
-        self.encoder = IdentityEncoder()
-        self.threshold = threshold
-        self.recheck_every = recheck_every
-        self.checks: dict[object, tuple[int, bool]] = {}  # track -> (frame number of the check, same person)
-        self.frame_number = 0
-        o = finder_options
-        finder = FaceFinder(o.max_faces, o.min_size, o.min_score, o.detector)
-        try:
-            self.references = [self._reference(finder, Path(path)) for path in references]
-        finally:
-            finder.close()
-
-    def _reference(self, finder: FaceFinder, path: Path) -> np.ndarray:
-        if not path.is_file():
-            raise KaokaeError(f"--only: no such file: {path}")
-        rgb = read_image(path)
-        faces = finder.find(rgb)
-        if not faces:
-            raise KaokaeError(f"--only: no face found in the reference photo {path}")
-        if len(faces) > 1:
-            progress.warn(f"{path.name} shows {len(faces)} faces; using the largest as the reference")
-        return self.encoder.embed(rgb, max(faces, key=lambda f: f.size))
-
-    def is_person(self, rgb: np.ndarray, found: FoundFace) -> bool:
-        from kaokae.faces.identity import identity_distance
-
-        last = self.checks.get(found.track) if found.track is not None else None
-        if last is not None and self.frame_number - last[0] < self.recheck_every:
-            return last[1]
-        embedding = found.identity if found.identity is not None else self.encoder.embed(rgb, found.face)
-        same = min(identity_distance(embedding, ref) for ref in self.references) <= self.threshold
-        if found.track is not None:
-            self.checks[found.track] = (self.frame_number, same)
-        return same
-
-    def __call__(self, rgb: np.ndarray, faces: list[FoundFace]) -> list[FoundFace]:
-        kept = [f for f in faces if self.is_person(rgb, f)]
-        self.frame_number += 1
-        return kept

@@ -23,7 +23,6 @@ from kaokae.convert.locate import (
     DetectedFaces,
     DetectOptions,
     FoundFace,
-    OnlyPerson,
     alignments_beside,
     stored_faces,
 )
@@ -31,6 +30,7 @@ from kaokae.convert.model import DIRECTIONS, SwapModel
 from kaokae.convert.output import Preview, preview_path
 from kaokae.convert.paste import MASKS, PasteOptions, model_matrix, paste_face
 from kaokae.errors import KaokaeError
+from kaokae.faces.identity import PersonFilter
 from kaokae.media import PRESETS, Frame, MediaInfo, open_media, probe
 from kaokae.media.output import check_output
 from kaokae.provenance import Labeller, file_sha256
@@ -73,13 +73,15 @@ class ConvertResult:
     seconds: float
     preview: Path | None = None
     frames_without_alignments: int = 0  # with stored alignments: frames that had none (left unchanged)
+    faces_left: int | None = None  # with --only: faces of other people, left untouched
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
-        return (f"converted {self.frames} frames: {self.faces} faces swapped on {self.frames_swapped} frames "
+        left = "" if self.faces_left is None else f" ({self.faces_left} of other people left as they were)"
+        return (f"converted {self.frames} frames: {self.faces} faces swapped on {self.frames_swapped} frames{left} "
                 f"-> {self.output} ({self.seconds:.1f} s, {self.fps:.1f} frames/s)")
 
 
@@ -139,11 +141,12 @@ class Converter:
     decoding run in their own threads (see the module docstring).
     """
 
-    def __init__(self, model: SwapModel, options: ConvertOptions, only: OnlyPerson | None = None):
+    def __init__(self, model: SwapModel, options: ConvertOptions, only: PersonFilter | None = None):
         check_options(options, model)
         self.model = model
         self.options = options
         self.only = only
+        self.faces_left = 0  # faces left untouched by --only
         mask = options.mask or ("both" if model.has_mask else "hull")
         self.paste_options = PasteOptions(mask, options.erode, options.feather, options.colour, options.blend,
                                           options.keep_mouth)
@@ -162,7 +165,10 @@ class Converter:
         for frame in background(frames, depth=4, name="kaokae-decode"):
             faces = locate(frame)
             if faces and self.only is not None:
-                faces = self.only(frame.image, faces)
+                kept = [f for f in faces
+                        if self.only.check(frame.image, f.face, f.track, frame.index, f.identity).same]
+                self.faces_left += len(faces) - len(kept)
+                faces = kept
             yield Located(frame, faces, [model_input(frame.image, f.matrix, f.size, size) for f in faces])
 
     def _predict(self, located: Iterable[Located]) -> Iterator[tuple[Located, list]]:
@@ -247,7 +253,8 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
     locate = _locator(info, model, options)
     try:
         if options.only:
-            converter.only = OnlyPerson(options.only, options.detect, options.threshold)
+            with options.detect.finder() as finder:
+                converter.only = PersonFilter(options.only, finder, options.threshold)
         preview_at = _preview_frames(info, options.preview)
         preview = Preview(len(preview_at)) if preview_at else None
         frames_swapped = faces = written = 0
@@ -273,8 +280,10 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
         preview_file = preview.write(preview_path(output), labeller)
     missing = getattr(locate, "frames_without_faces", 0)
     if faces == 0:
-        progress.warn(f"no face was swapped in {Path(info.path).name}: {output} shows it as it was")
-    return ConvertResult(output, written, frames_swapped, faces, time.perf_counter() - start, preview_file, missing)
+        none_matched = " (none matched --only)" if converter.faces_left else ""
+        progress.warn(f"no face was swapped in {Path(info.path).name}{none_matched}: {output} shows it as it was")
+    return ConvertResult(output, written, frames_swapped, faces, time.perf_counter() - start, preview_file, missing,
+                         converter.faces_left if options.only else None)
 
 
 def _locator(info: MediaInfo, model: SwapModel, options: ConvertOptions):
