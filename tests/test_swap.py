@@ -1,5 +1,6 @@
 """The classic swap on real faces: `kaokae swap` on photos, folders and a video, identity, pose choice, --only."""
 
+import re
 import shutil
 
 import cv2
@@ -151,7 +152,7 @@ def test_only_swaps_the_reference_person(finder, tmp_path, capsys):
     code, err = run_cli(capsys, "--no-watermark", "--source", data_file(KNN + "kit_harington/john1.jpeg"), "--target", group,
                         "-o", out, "--only", data_file(KNN + "biden/biden.jpg"))
     assert code == 0
-    assert "swapped 1 face in 1 of 1 frame" in err
+    assert f"swapped 1 face in 1 of 1 frame (2 of other people left as they were) -> {out}" in err
     before, after = read_image(group), read_image(out)
     changed = np.abs(after.astype(int) - before).max(axis=2) > 0
     encoder = IdentityEncoder()
@@ -167,6 +168,40 @@ def test_only_swaps_the_reference_person(finder, tmp_path, capsys):
         else:
             assert not changed[region].any()  # Obama and the third man were not
     assert (distances < 0.6).sum() == 1
+
+
+def test_only_on_video_swaps_his_tracks_and_leaves_the_others_exactly(finder, tmp_path, capsys):
+    from kaokae.faces.identity import PersonFilter
+    from kaokae.media.tools import copy_first_frames
+
+    clip = tmp_path / "hamilton.mp4"  # Lin-Manuel Miranda and others, 640x360
+    copy_first_frames(data_file("face_recognition/examples/short_hamilton_clip.mp4"), clip, 90)
+    lin = data_file("face_recognition/examples/lin-manuel-miranda.png")
+    out = tmp_path / "frames"  # PNG frames: a face left alone is exactly as decoded
+    code, err = run_cli(capsys, "--no-watermark", "--source", data_file(BIDEN), "--target", clip, "-o", out,
+                        "--only", lin)
+    assert code == 0, err
+    summary = err.strip().splitlines()[-1]
+    swapped, left = (int(n) for n in re.search(r"swapped (\d+) faces .* \((\d+) of other people left", summary).groups())
+    assert swapped >= 10 and left >= 10, summary
+    person = PersonFilter([lin], finder)
+    checked = 0
+    with open_media(clip) as reader:
+        for frame in reader:
+            if frame.index % 5:
+                continue
+            changed = np.abs(read_image(out / f"{frame.index:06d}.png").astype(int) - frame.image).max(axis=2) > 0
+            for face in finder.find(frame.image):
+                x0, y0, x1, y1 = np.round(face.box).astype(int)
+                touched = changed[max(y0, 0):y1, max(x0, 0):x1].mean()
+                distance = person.check(frame.image, face).distance
+                if distance <= 0.55:  # clearly him
+                    assert touched > 0.5, (frame.index, distance, touched)
+                    checked += 1
+                elif distance > 0.7:  # clearly someone else
+                    assert touched == 0, (frame.index, distance, touched)
+                    checked += 1
+    assert checked >= 5
 
 
 def test_video_keeps_every_frame_and_the_audio(finder, tmp_path, capsys):

@@ -1,20 +1,14 @@
 """`kaokae swap`: the classic swap over a whole image, folder of images or video, frames streamed one at a time."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from kaokae.errors import KaokaeError
-from kaokae.faces import Face, FaceFinder
-from kaokae.faces.identity import DEFAULT_THRESHOLD, IdentityEncoder, identity_distance
+from kaokae.faces import FaceFinder
+from kaokae.faces.identity import DEFAULT_THRESHOLD, PersonFilter
 from kaokae.faces.track import FaceTracker
-from kaokae.media import (
-    Frame,
-    open_media,
-    read_image,
-)
+from kaokae.media import Frame, open_media
 from kaokae.media.output import check_output
 from kaokae.progress import info, track, warn
 from kaokae.provenance import Labeller, file_sha256
@@ -33,32 +27,8 @@ class SwapReport:
     faces_skipped: int = 0  # faces left alone by --only
 
 
-class IdentityFilter:
-    """--only: swap only faces of the person in a reference photo (dlib identity distance under a threshold)."""
-
-    def __init__(self, reference: Path, finder: FaceFinder, threshold: float):
-        self.encoder = IdentityEncoder()
-        self.threshold = threshold
-        image = read_image(reference)
-        faces = finder.find(image)
-        if not faces:
-            raise KaokaeError(f"no face found in the --only reference photo {reference}")
-        if len(faces) > 1:
-            warn(f"{reference.name} shows {len(faces)} faces; using the largest as the person to swap")
-        self.embedding = self.encoder.embed(image, max(faces, key=lambda f: f.size))
-        self.decided: dict[object, bool] = {}
-
-    def accepts(self, rgb: np.ndarray, face: Face, key: object = None) -> bool:
-        """Whether this face is the reference person; on video decided once per track."""
-        if key is not None and key in self.decided:
-            return self.decided[key]
-        same = identity_distance(self.encoder.embed(rgb, face), self.embedding) < self.threshold
-        if key is not None:
-            self.decided[key] = same
-        return same
-
-
-def swap_media(sources: list[str | Path], target: str | Path, output: str | Path, *, only: str | Path | None = None,
+def swap_media(sources: list[str | Path], target: str | Path, output: str | Path, *,
+               only: str | Path | Sequence[str | Path] | None = None,
                only_threshold: float = DEFAULT_THRESHOLD, settings: SwapSettings | None = None, smooth: bool = True,
                crf: int = 18, preset: str = "veryfast", overwrite: bool = False, watermark: bool = True,
                c2pa_cert: str | Path | None = None, c2pa_key: str | Path | None = None) -> SwapReport:
@@ -66,9 +36,10 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
 
     Frames without a face are written unchanged; a video keeps every frame, its timing and its audio. On video, faces
     are tracked: their landmarks are smoothed over time (One-Euro filter), and so is each face's colour correction
-    when `smooth`. The output is labelled as synthetic (kaokae.provenance): metadata, and the invisible watermark
-    unless `watermark` is False; a C2PA manifest with `c2pa_cert`/`c2pa_key`. Its model id is the first source
-    photo's sha256.
+    when `smooth`. With `only` (one or more photos of one person), only that person's faces are swapped
+    (kaokae.faces.identity.PersonFilter). The output is labelled as synthetic (kaokae.provenance): metadata, and the
+    invisible watermark unless `watermark` is False; a C2PA manifest with `c2pa_cert`/`c2pa_key`. Its model id is the
+    first source photo's sha256.
     """
     output = Path(output)
     settings = settings or SwapSettings()
@@ -81,7 +52,8 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
                             c2pa_cert=c2pa_cert, c2pa_key=c2pa_key)
         with FaceFinder(max_faces=10) as finder:
             swapper = FaceSwapper(load_sources(list(sources), finder), settings, smooth_colour=smooth)
-            identity = IdentityFilter(Path(only), finder, only_threshold) if only else None
+            references = [only] if isinstance(only, str | Path) else list(only or [])
+            identity = PersonFilter(references, finder, only_threshold) if references else None
             report = SwapReport()
             frames = background(_swapped_frames(reader, finder, swapper, identity, report, smooth))
             with open_labelled_output(media, output, labeller, crf=crf, preset=preset, overwrite=overwrite) as writer:
@@ -93,12 +65,13 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
     used = ", ".join(f"{s.name} {n}" for s, n in zip(swapper.sources, swapper.uses, strict=True) if n)
     if len(swapper.sources) > 1 and used:
         info(f"faces per source: {used}")
+    left = f" ({report.faces_skipped} of other people left as they were)" if identity is not None else ""
     info(f"swapped {report.faces_swapped} face{'s' * (report.faces_swapped != 1)} in {report.frames_swapped} of "
-         f"{report.frames} frame{'s' * (report.frames != 1)} -> {output}")
+         f"{report.frames} frame{'s' * (report.frames != 1)}{left} -> {output}")
     return report
 
 
-def _swapped_frames(reader, finder: FaceFinder, swapper: FaceSwapper, identity: IdentityFilter | None,
+def _swapped_frames(reader, finder: FaceFinder, swapper: FaceSwapper, identity: PersonFilter | None,
                     report: SwapReport, smooth: bool) -> Iterator[Frame]:
     video = reader.info.kind == "video"
     tracker = FaceTracker(finder, redetect_every=REDETECT_EVERY, smoothing=smooth,
@@ -111,7 +84,7 @@ def _swapped_frames(reader, finder: FaceFinder, swapper: FaceSwapper, identity: 
             faces = [(None, face) for face in finder.find(frame.image)]
         image, swapped = frame.image, 0
         for key, face in faces:
-            if identity is not None and not identity.accepts(frame.image, face, key):
+            if identity is not None and not identity.check(frame.image, face, key, frame.index).same:
                 report.faces_skipped += 1
                 continue
             if image is frame.image:
