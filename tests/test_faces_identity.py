@@ -2,6 +2,8 @@
 `--only` person filter on real photos of Obama and Biden."""
 
 import csv
+import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,7 +13,8 @@ from conftest import data_file
 from kaokae.errors import KaokaeError
 from kaokae.faces import DEFAULT_THRESHOLD, FaceFinder, IdentityEncoder, identity_distance
 from kaokae.faces.identity import PersonFilter, reference_embeddings
-from kaokae.media import read_image
+from kaokae.media import open_media, read_image
+from kaokae.media.tools import copy_first_frames
 
 DATASET = "deepface/tests/unit/dataset"
 
@@ -63,6 +66,40 @@ def test_embedding_shape_batch_and_distance(data):
 # ---- PersonFilter: the one `--only` filter of extract, convert and swap
 
 KNN = "face_recognition/examples/knn_examples/"
+LIN = "face_recognition/examples/lin-manuel-miranda.png"
+
+
+def hamilton_clip(folder: Path, frames: int = 90) -> Path:
+    """The first `frames` frames of short_hamilton_clip.mp4 (640x360): Lin-Manuel Miranda and other people."""
+    clip = folder / "hamilton.mp4"
+    copy_first_frames(data_file("face_recognition/examples/short_hamilton_clip.mp4"), clip, frames)
+    return clip
+
+
+def assert_only_lin_changed(clip: Path, frames: Path, err: str) -> None:
+    """Checks `convert`/`swap` `--only LIN` on `clip`, written as PNG frames into `frames` (a face left alone is
+    exactly as decoded) with `err` on stderr: his faces changed, the others are untouched, both counted."""
+    summary = err.strip().splitlines()[-1]
+    swapped, left = (int(n) for n in re.search(r"(\d+) faces? .*\((\d+) of other people left", summary).groups())
+    assert swapped >= 10 and left >= 10, summary
+    checked = 0
+    with FaceFinder() as finder, open_media(clip) as reader:
+        person = PersonFilter([data_file(LIN)], finder)
+        for frame in reader:
+            if frame.index % 5:
+                continue
+            changed = np.abs(read_image(frames / f"{frame.index:06d}.png").astype(int) - frame.image).max(axis=2) > 0
+            for face in finder.find(frame.image):
+                x0, y0, x1, y1 = np.round(face.box).astype(int)
+                touched = changed[max(y0, 0):y1, max(x0, 0):x1].mean()
+                distance = person.check(frame.image, face).distance
+                if distance <= 0.55:  # clearly him
+                    assert touched > 0.5, (frame.index, distance, touched)
+                    checked += 1
+                elif distance > 0.7:  # clearly someone else
+                    assert touched == 0, (frame.index, distance, touched)
+                    checked += 1
+    assert checked >= 5
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,9 @@ own). dlib aligns the face from 5 points (two corners of each eye and the base o
 Measured on real faces (deepface's test set, face_recognition's knn examples): "dlib5" tells all 300 labelled pairs
 of deepface's master.csv apart (all 561 pairs of 34 images: 100%), "mesh" 299/300 (99.8%); "mesh" is steadier when
 the head is tilted (same image rolled 35 degrees: distance 0.05 on average, 0.09 at most, against 0.07 and 0.19).
+
+`PersonFilter` is `--only REF.jpg [REF2.jpg ...]` for extract, convert and swap: the reference photos, the distance
+decision, and one check per face track every RECHECK_EVERY frames.
 """
 
 import importlib.util
