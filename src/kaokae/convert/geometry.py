@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from kaokae.composite import Box
+from kaokae.faces import warp_face
 
 
 def resize_matrix(from_size: int, to_size: int) -> np.ndarray:
@@ -24,10 +25,9 @@ def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
 
 
 def model_input(frame: np.ndarray, matrix: np.ndarray, face_size: int, model_size: int) -> np.ndarray:
-    """The face as the model was trained on it: warped like extract does (cubic, face_size px), then resized the way
+    """The face as the model was trained on it: warped as extract warps it (face_size px), then resized the way
     training resized the faceset's faces."""
-    aligned = cv2.warpAffine(frame, matrix, (face_size, face_size), flags=cv2.INTER_CUBIC,
-                             borderMode=cv2.BORDER_REPLICATE)
+    aligned = warp_face(frame, matrix, face_size)
     if model_size == face_size:
         return aligned
     interpolation = cv2.INTER_AREA if model_size < face_size else cv2.INTER_CUBIC
