@@ -1,5 +1,7 @@
 """`kaokae swap`: the classic, training-free face swap from one or more photos."""
 
+from pathlib import Path
+
 from kaokae.cli import add_quiet
 from kaokae.cli.provenance import add_label_arguments
 from kaokae.composite import BLEND_METHODS, COLOUR_METHODS
@@ -25,10 +27,11 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="where to write the result: an image file for an image target (.png, .jpg...), a folder "
                         "for a folder (PNG, same names), a video file for a video (.mp4, .mov, .mkv, .m4v)")
-    p.add_argument("--only", metavar="REF", default=None,
-                   help="swap only the faces of the person in this photo (dlib face identity); others stay as they are")
+    p.add_argument("--only", nargs="+", type=Path, metavar="REF", default=[],
+                   help="swap only the faces of the person in these photos (dlib face identity); others stay as "
+                        "they are")
     p.add_argument("--only-threshold", type=float, default=0.6, metavar="D",
-                   help="with --only: identity distance under which a face counts as that person (lower is stricter; default 0.6)")
+                   help="with --only: identity distance at or below which a face counts as that person (lower is stricter; default 0.6)")
     p.add_argument("--blend", choices=BLEND_METHODS, default="poisson",
                    help="poisson: the face takes the frame's lighting at its edge (gradient-domain cloning); "
                         "feather: a plain soft-edged paste (default poisson)")
