@@ -211,6 +211,7 @@ def test_video_keeps_every_frame_and_the_audio(finder, tmp_path, capsys):
     (["--source", BIDEN, "--target", OBAMA, "-o", "{tmp}/x.mp4"], "image input becomes an image"),
     (["--source", BIDEN, "--target", VIDEO, "-o", "{tmp}/x.png"], "a video becomes a video file or a folder of images"),
     (["--source", BIDEN, "--target", "{tmp}/missing.mp4", "-o", "{tmp}/x.mp4"], "no such file"),
+    (["--source", "{tmp}/missing.jpg", "--target", OBAMA, "-o", "{tmp}/x.png"], "no such file"),
     (["--source", BIDEN, "--target", OBAMA, "-o", "{tmp}/x.png", "--erode", "-0.1"], "erode must be from 0"),
     (["--source", BIDEN, "--target", OBAMA, "-o", "{tmp}/x.png", "--blend", "smudge"], "invalid choice"),
     (["--source", BIDEN, "--target", OBAMA, "-o", "{tmp}/x.png", "--only", NO_FACE], "no face found in the --only"),
