@@ -3,7 +3,8 @@ many of B).
 
 Rows:
   end to end   the real loop (kaokae.train.trainer): sample uint8 faces, augment the whole batch on the device,
-               forward + backward + AdamW step; bf16 autocast and channels-last on CUDA
+               forward + backward + AdamW step, in the precision `kaokae train` picks (--precision auto: bf16
+               autocast + channels-last on CUDA and on CPUs with AMX/AVX512-BF16, else fp32), shown per row
   model only   the same steps on batches already augmented and waiting on the device (the model's own speed)
   naive eager  the same architecture and losses as a straightforward loop would run them: per-face NumPy/OpenCV
                augmentation on the CPU, fp32, NCHW, batches copied to the device every step
@@ -11,7 +12,7 @@ Goals: end to end / model only >= 0.9 (augmentation is never the bottleneck); en
 MFU (GPU, from the model's FLOP count) >= 35% for hd in bf16.
 
 Usage: .venv/bin/python benchmarks/train.py [--facesets A B] [--models original hd] [--devices cpu cuda]
-       [--width W] [--cpu-width W] [--batch-size N] [--steps N] [--repeat N] [--compile]
+       [--precision auto|bf16|fp32] [--width W] [--cpu-width W] [--batch-size N] [--steps N] [--repeat N] [--compile]
 Without --facesets it extracts training pair 2 of the shared data (every 10th frame) into a temporary folder.
 """
 
@@ -34,6 +35,7 @@ from kaokae.train.augment import Augmentation, Batch
 from kaokae.train.checkpoint import ModelConfig
 from kaokae.train.data import FaceData, load_faceset
 from kaokae.train.models import MODELS, flops_per_sample, parameter_count
+from kaokae.train.precision import PRECISIONS, use_bf16
 from kaokae.train.trainer import TrainConfig, build, sample_batches, side_losses, train_step
 
 DATA = Path(os.environ.get("KAOKAE_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
@@ -101,8 +103,8 @@ def naive_batch(faces: np.ndarray, n: int, aug: Augmentation, rng: np.random.Gen
     return Batch(*(torch.from_numpy(np.stack(parts)).to(device) for parts in zip(*picked, strict=True)))
 
 
-def measure(name: str, data_a: FaceData, data_b: FaceData, device: torch.device, width: float, batch_size: int,
-            steps: int, warmup: int, repeat: int, compile_: bool) -> dict:
+def measure(name: str, data_a: FaceData, data_b: FaceData, device: torch.device, precision: str, width: float,
+            batch_size: int, steps: int, warmup: int, repeat: int, compile_: bool) -> dict:
     model_cfg = MODELS[name].Config.scaled(width=width)
     cfg = TrainConfig(batch_size=batch_size)
     config = ModelConfig(name, dataclasses.asdict(model_cfg), 256, "face", dataclasses.asdict(cfg))
@@ -110,21 +112,22 @@ def measure(name: str, data_a: FaceData, data_b: FaceData, device: torch.device,
         data_a, data_b = data_a.to(device), data_b.to(device)
     faces_per_step = 2 * batch_size
 
-    model, optimizer = build(config, device)
+    bf16 = use_bf16(device, precision)
+    model, optimizer = build(config, device, bf16)
     train_model = torch.compile(model) if compile_ else model
     sample_gen, augment_gen = torch.Generator(data_a.faces.device), torch.Generator(device)
 
     def end_to_end(i: int) -> None:
         batch_a, batch_b = sample_batches(data_a, data_b, cfg, 0, i, sample_gen, augment_gen, device)
-        train_step(train_model, model, optimizer, batch_a, batch_b, cfg)
+        train_step(train_model, model, optimizer, batch_a, batch_b, cfg, bf16)
 
     fixed = sample_batches(data_a, data_b, cfg, 0, 0, sample_gen, augment_gen, device)
 
     def model_only(i: int) -> None:
-        train_step(train_model, model, optimizer, *fixed, cfg)
+        train_step(train_model, model, optimizer, *fixed, cfg, bf16)
 
     # The naive loop: fp32, NCHW, plain (foreach) AdamW, no compile; augmentation per face on the CPU.
-    naive_model, _ = build(config, torch.device("cpu"))
+    naive_model, _ = build(config, torch.device("cpu"), bf16=False)
     naive_model = naive_model.to(device)
     naive_optimizer = torch.optim.AdamW(naive_model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     cpu_a, cpu_b = [d.faces.cpu().permute(0, 2, 3, 1).contiguous().numpy() for d in (data_a, data_b)]
@@ -149,9 +152,9 @@ def measure(name: str, data_a: FaceData, data_b: FaceData, device: torch.device,
     e2e, reference = best["e2e"], best["naive"]
     flops = flops_per_sample(name, model_cfg)
     peak = peak_flops(device)
-    return {"model": name, "device": device.type, "width": width, "params": parameter_count(model),
-            "batch": batch_size, "e2e": faces_per_step / e2e, "model_only": faces_per_step / best["model_only"],
-            "naive": faces_per_step / reference, "flops": flops,
+    return {"model": name, "device": device.type, "precision": "bf16" if bf16 else "fp32", "width": width,
+            "params": parameter_count(model), "batch": batch_size, "e2e": faces_per_step / e2e,
+            "model_only": faces_per_step / best["model_only"], "naive": faces_per_step / reference, "flops": flops,
             "mfu": None if peak is None else flops * faces_per_step / e2e / peak}
 
 
@@ -174,6 +177,8 @@ def main() -> None:
     parser.add_argument("--facesets", nargs=2, type=Path, metavar=("A", "B"), help="facesets to train on")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="of the end-to-end and model-only rows (the naive loop is always fp32); default auto")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier on CUDA (default 1.0)")
     parser.add_argument("--cpu-width", type=float, default=0.25,
                         help="channel multiplier on the CPU, where full-size models take minutes per step "
@@ -196,7 +201,8 @@ def main() -> None:
                 size = MODELS[name].Config().size
                 data_a, _, _ = load_faceset(a, size)
                 data_b, _, _ = load_faceset(b, size)
-                rows.append(measure(name, data_a, data_b, device, args.width if cuda else args.cpu_width,
+                rows.append(measure(name, data_a, data_b, device, args.precision,
+                                    args.width if cuda else args.cpu_width,
                                     args.batch_size or (64 if cuda else 8), args.steps or (30 if cuda else 5),
                                     5 if cuda else 1, args.repeat, args.compile))
                 print(f"measured {name} on {device_name}", file=sys.stderr)
@@ -205,14 +211,14 @@ def main() -> None:
     print(f"kaokae train benchmark, {date.today()}: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPU threads (torch uses {torch.get_num_threads()}), GPU: {gpu}, torch {torch.__version__}")
     print()
-    print("| model | device | width | params | batch | GFLOP/face | end to end faces/s | model only faces/s | "
-          "ratio (>= 0.9) | naive eager faces/s | speed-up (>= 2x) | MFU |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | device | precision | width | params | batch | GFLOP/face | end to end faces/s | "
+          "model only faces/s | ratio (>= 0.9) | naive eager fp32 faces/s | speed-up (>= 2x) | MFU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         mfu = "-" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
-        print(f"| {r['model']} | {r['device']} | {r['width']:g} | {r['params'] / 1e6:.1f}M | {r['batch']} | "
-              f"{r['flops'] / 1e9:.2f} | {r['e2e']:.1f} | {r['model_only']:.1f} | {r['e2e'] / r['model_only']:.2f} | "
-              f"{r['naive']:.1f} | {r['e2e'] / r['naive']:.2f}x | {mfu} |")
+        print(f"| {r['model']} | {r['device']} | {r['precision']} | {r['width']:g} | {r['params'] / 1e6:.1f}M | "
+              f"{r['batch']} | {r['flops'] / 1e9:.2f} | {r['e2e']:.1f} | {r['model_only']:.1f} | "
+              f"{r['e2e'] / r['model_only']:.2f} | {r['naive']:.1f} | {r['e2e'] / r['naive']:.2f}x | {mfu} |")
 
 
 if __name__ == "__main__":

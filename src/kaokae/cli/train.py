@@ -56,7 +56,11 @@ def register(subparsers) -> None:
                      help="iterations between preview.png and loss.png updates (and held-out L1); default 500")
     run.add_argument("--keep", type=int, default=3, help="checkpoints kept (older ones are removed); default 3")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                     help="auto (default): the GPU when there is one (bf16, channels-last), else the CPU")
+                     help="auto (default): the GPU when there is one, else the CPU")
+    run.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                     help="auto (default): bf16 autocast with channels-last where the device computes bf16 natively "
+                          "(NVIDIA Ampere or newer; CPUs with AMX or AVX512-BF16), else fp32; fp32: full precision "
+                          "everywhere (slower). Weights and optimizer state stay fp32. Chosen per run, like --device")
     run.add_argument("--compile", action="store_true", help="torch.compile the model (faster steps on a GPU after "
                                                             "a minute or so of compiling)")
     add_quiet(p)
@@ -73,5 +77,5 @@ def run_train(args) -> int:
     train(Run(args.faceset_a, args.faceset_b, args.model_dir, architecture=args.model, size=args.size,
               width=args.width, settings=settings, iterations=args.iterations, minutes=args.minutes,
               save_every=args.save_every, preview_every=args.preview_every, keep=args.keep, device=args.device,
-              compile=args.compile))
+              precision=args.precision, compile=args.compile))
     return 0

@@ -28,6 +28,7 @@ from kaokae.train.checkpoint import ModelConfig
 from kaokae.train.data import FaceData, load_faceset
 from kaokae.train.losses import mask_loss, pixel_weights, reconstruction_loss, weighted_mean
 from kaokae.train.models import MODELS, build_model, model_config, parameter_count
+from kaokae.train.precision import PRECISIONS, autocast, memory_format, use_bf16
 from kaokae.train.preview import loss_plot, preview_grid, write_png
 
 PREVIEW_FACES = 8
@@ -75,6 +76,7 @@ class Run:
     preview_every: int = 500
     keep: int = 3  # checkpoints kept
     device: str = "auto"
+    precision: str = "auto"  # "auto": bf16 + channels-last where the device computes bf16 natively; "bf16"; "fp32"
     compile: bool = False
 
 
@@ -110,6 +112,8 @@ class StopRequest:
 def _check(run: Run) -> None:
     if run.architecture is not None and run.architecture not in MODELS:
         raise KaokaeError(f"--model must be one of {', '.join(MODELS)}, not {run.architecture!r}")
+    if run.precision not in PRECISIONS:
+        raise KaokaeError(f"--precision must be one of {', '.join(PRECISIONS)}, not {run.precision!r}")
     if run.iterations is not None and run.minutes is not None:
         raise KaokaeError("give --iterations or --minutes, not both")
     for name, value in (("--iterations", run.iterations), ("--minutes", run.minutes), ("--size", run.size),
@@ -218,16 +222,6 @@ def side_losses(rgb: torch.Tensor, mask: torch.Tensor | None, batch: Batch, cfg:
     return loss + cfg.mask * m, l1, m
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA (tensor-core speed without loss scaling); the CPU stays in fp32 (bf16 is slower there)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
-def memory_format(device: torch.device) -> torch.memory_format:
-    # channels_last lets cuDNN use its fastest (tensor-core, NHWC) convolutions; on the CPU it does not help.
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
-
-
 def sample_batches(data_a: FaceData, data_b: FaceData, cfg: TrainConfig, rank: int, iteration: int,
                    sample_gen: torch.Generator, augment_gen: torch.Generator, device: torch.device
                    ) -> tuple[Batch, Batch]:
@@ -241,14 +235,14 @@ def sample_batches(data_a: FaceData, data_b: FaceData, cfg: TrainConfig, rank: i
 
 
 def train_step(train_model: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, batch_a: Batch,
-               batch_b: Batch, cfg: TrainConfig) -> torch.Tensor:
-    """One AdamW step on both people. `train_model` is `model` or its DDP/compiled wrapper. Returns the (6,) loss
-    terms (loss, L1 and mask loss of A, then of B), detached and left on the device (reading them waits for the
-    GPU)."""
-    device = batch_a.inputs.device
-    with autocast(device):
-        rgb_a, mask_a, rgb_b, mask_b = train_model(batch_a.inputs.contiguous(memory_format=memory_format(device)),
-                                                   batch_b.inputs.contiguous(memory_format=memory_format(device)))
+               batch_b: Batch, cfg: TrainConfig, bf16: bool) -> torch.Tensor:
+    """One AdamW step on both people, in bf16 autocast + channels-last or in fp32 (see kaokae.train.precision).
+    `train_model` is `model` or its DDP/compiled wrapper. Returns the (6,) loss terms (loss, L1 and mask loss of A,
+    then of B), detached and left on the device (reading them waits for the GPU)."""
+    device, layout = batch_a.inputs.device, memory_format(bf16)
+    with autocast(device, bf16):
+        rgb_a, mask_a, rgb_b, mask_b = train_model(batch_a.inputs.contiguous(memory_format=layout),
+                                                   batch_b.inputs.contiguous(memory_format=layout))
     loss_a, l1_a, m_a = side_losses(rgb_a, mask_a, batch_a, cfg)
     loss_b, l1_b, m_b = side_losses(rgb_b, mask_b, batch_b, cfg)
     optimizer.zero_grad(set_to_none=True)
@@ -260,24 +254,24 @@ def train_step(train_model: nn.Module, model: nn.Module, optimizer: torch.optim.
 
 @torch.no_grad()
 def held_out_l1(model: nn.Module, data: FaceData, to: str, device: torch.device) -> float:
-    """Face-masked L1 of reconstructing unseen faces (no augmentation): how well the model generalises."""
+    """Face-masked L1 of reconstructing unseen faces (no augmentation): how well the model generalises. Always in
+    float32, so that runs trained in bf16 and in fp32 compare."""
     total, weight_sum = 0.0, 0.0
     for chunk in data.faces.split(64):
         x = chunk.to(device).float() / 255
-        with autocast(device):
-            rgb, _ = model.swap(x[:, :3].contiguous(memory_format=memory_format(device)), to)
+        rgb, _ = model.swap(x[:, :3], to)
         weight = x[:, 3:4]
-        total += float(weighted_mean((rgb.float() - x[:, :3]).abs(), weight)) * float(weight.sum())
+        total += float(weighted_mean((rgb - x[:, :3]).abs(), weight)) * float(weight.sum())
         weight_sum += float(weight.sum())
     return total / max(weight_sum, 1e-8)
 
 
-def build(config: ModelConfig, device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """The model (seeded initial weights) and its AdamW optimizer, on `device`."""
+def build(config: ModelConfig, device: torch.device, bf16: bool) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The model (seeded initial weights, float32, channels-last for bf16) and its AdamW optimizer, on `device`."""
     cfg = TrainConfig.from_dict(config.train)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     model = build_model(config.architecture, model_config(config.architecture, config.model))
-    model = model.to(device, memory_format=memory_format(device))
+    model = model.to(device, memory_format=memory_format(bf16))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=device.type == "cuda")
     return model, optimizer
@@ -312,20 +306,24 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
         if data_a.faces.numel() + data_b.faces.numel() < free // 4:
             data_a, data_b = data_a.to(device), data_b.to(device)
 
-    model, optimizer = build(config, device)
+    bf16 = use_bf16(device, run.precision)
+    precision = "bf16" if bf16 else "fp32"
+    model, optimizer = build(config, device, bf16)
     iteration, elapsed, faces_seen = 0, 0.0, 0
     running, window_steps = torch.zeros(6, device=device), 0  # loss sums of the steps since the last history line
     latest = checkpoint.latest_checkpoint(model_dir)
     if latest is not None:
         state = checkpoint.load_checkpoint(latest, model, optimizer, device)
         iteration, elapsed, faces_seen = state["iteration"], state.get("elapsed_s", 0.0), state.get("faces_seen", 0)
+        if state.get("precision", precision) != precision:
+            say(f"kaokae: the checkpoint was trained in {state['precision']}, this run trains in {precision}")
         window = state.get("log_window", {"steps": 0, "sums": [0.0] * 6})
         window_steps = window["steps"]
         running = torch.tensor(window["sums"], dtype=torch.float32, device=device)
         if main:
             checkpoint.truncate_history(model_dir, iteration)
     say(f"kaokae: {'resuming' if latest else 'new'} {config.architecture} model ({model_cfg.size} px, "
-        f"{parameter_count(model) / 1e6:.1f}M parameters) at iteration {iteration} on {device}"
+        f"{parameter_count(model) / 1e6:.1f}M parameters) at iteration {iteration} on {device} in {precision}"
         f"{f' x {process.world_size} processes' if process.distributed else ''}: A {len(data_a)} faces, "
         f"B {len(data_b)} faces, batch {cfg.batch_size}")
     if run.iterations is not None and iteration >= run.iterations:
@@ -341,7 +339,7 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
     def preview_faces(data: FaceData) -> torch.Tensor:
         index = torch.linspace(0, len(data) - 1, min(PREVIEW_FACES, len(data))).round().long()
         faces = data.faces[index.to(data.faces.device)][:, :3].to(device).float() / 255
-        return faces.contiguous(memory_format=memory_format(device))
+        return faces.contiguous(memory_format=memory_format(bf16))
 
     preview_a, preview_b = preview_faces(data_a), preview_faces(data_b)
     sample_gen, augment_gen = torch.Generator(data_a.faces.device), torch.Generator(device)
@@ -360,12 +358,14 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
 
     def show() -> None:
         validate()
-        write_png(model_dir / checkpoint.PREVIEW, preview_grid(model, preview_a, preview_b, lambda: autocast(device)))
+        grid = preview_grid(model, preview_a, preview_b, lambda: autocast(device, bf16))
+        write_png(model_dir / checkpoint.PREVIEW, grid)
         loss_plot(checkpoint.read_history(model_dir), model_dir / checkpoint.LOSS_PLOT, title)
 
     def save() -> None:
         state = {"iteration": iteration, "elapsed_s": round(elapsed + time.monotonic() - session_start, 3),
                  "faces_seen": faces_seen, "world_size": process.world_size, "seed": cfg.seed,
+                 "precision": precision,
                  # the open history window, so the next history line after a resume is what it would have been
                  "log_window": {"steps": window_steps, "sums": running.tolist()}}
         checkpoint.save_checkpoint(model_dir, model, optimizer, state, run.keep)
@@ -382,7 +382,7 @@ def _train(run: Run, process: distributed.Process) -> nn.Module:
             while True:
                 batch_a, batch_b = sample_batches(data_a, data_b, cfg, process.rank, iteration, sample_gen,
                                                   augment_gen, device)
-                running += train_step(train_model, model, optimizer, batch_a, batch_b, cfg)
+                running += train_step(train_model, model, optimizer, batch_a, batch_b, cfg, bf16)
                 iteration += 1
                 window_steps += 1
                 timed_steps += 1

@@ -1,0 +1,37 @@
+"""The number format a model runs in: bf16 autocast with channels-last (NHWC) activations where the device computes
+bf16 natively, float32 NCHW elsewhere or when asked (`kaokae train --precision fp32`).
+
+bf16 keeps float32's range, so training needs no loss scaling; weights, optimizer state and losses stay float32.
+Native bf16: NVIDIA GPUs from Ampere on (tensor cores, cuDNN's NHWC kernels), and CPUs with AMX or AVX512-BF16
+(oneDNN's blocked bf16 convolutions). On a Xeon with AMX, a training step at width 0.25 ran 1.7x (original) and 4.7x
+(hd) as fast as in float32; on CPUs without these instructions bf16 is emulated and slower than float32.
+"""
+
+import torch
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 natively (faster than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        capabilities = torch.cpu.get_capabilities()
+        return bool(capabilities.get("amx_bf16") or capabilities.get("avx512_bf16"))
+    return False
+
+
+def use_bf16(device: torch.device, precision: str = "auto") -> bool:
+    """`precision` ("auto", "bf16" or "fp32") on `device`: True for bf16 + channels-last, False for float32 NCHW."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return native_bf16(device) if precision == "auto" else precision == "bf16"
+
+
+def autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def memory_format(bf16: bool) -> torch.memory_format:
+    return torch.channels_last if bf16 else torch.contiguous_format
