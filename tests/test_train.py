@@ -25,7 +25,7 @@ from kaokae.train import Run, load_model, train
 from kaokae.train.augment import Augmentation, augment
 from kaokae.train.checkpoint import CHECKPOINTS, HISTORY, LATEST, read_history
 from kaokae.train.data import load_faceset
-from kaokae.train.losses import pixel_weights, reconstruction_loss
+from kaokae.train.losses import blur_matrix, gaussian_kernel, pixel_weights, reconstruction_loss, ssim_map
 from kaokae.train.models import MODELS, build_model, flops_per_sample, parameter_count
 from kaokae.train.precision import memory_format, use_bf16
 
@@ -346,6 +346,19 @@ def test_loss_weights_follow_the_face(facesets):
                  for name, region in (("cheeks", cheeks), ("background", background), ("features", features))}
     assert per_pixel["features"] == pytest.approx(3 * per_pixel["cheeks"], rel=0.1)
     assert per_pixel["background"] == pytest.approx(0.1 * per_pixel["cheeks"], rel=0.1)
+
+
+def test_ssim_blur_is_the_gaussian_window():
+    """SSIM's blur (two matrix products) is the 11-tap Gaussian convolution with reflect padding, rows and columns;
+    an image's SSIM with itself is 1."""
+    x = torch.rand(2, 3, 40, 48, dtype=torch.float64)
+    k = gaussian_kernel().double()
+    padded = torch.nn.functional.pad(x, (5, 5, 5, 5), mode="reflect")
+    rows = torch.nn.functional.conv2d(padded, k.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
+    expected = torch.nn.functional.conv2d(rows, k.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)
+    got = blur_matrix(40).double() @ x @ blur_matrix(48).double().T
+    assert torch.allclose(got, expected, atol=1e-7)
+    assert torch.allclose(ssim_map(x.float(), x.float()), torch.ones(x.shape))
 
 
 def test_models_match_their_descriptions():

@@ -25,22 +25,29 @@ def gaussian_kernel(size: int = 11, sigma: float = 1.5, device=None) -> torch.Te
     return k / k.sum()
 
 
-def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur per channel, reflect-padded so the output keeps the input's size."""
-    channels, pad = x.shape[1], len(kernel) // 2
-    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+def blur_matrix(size: int, device=None) -> torch.Tensor:
+    """(size, size) matrix M such that M @ v is v blurred by the Gaussian window, reflect-padded at both ends."""
+    kernel = gaussian_kernel(device=device)
+    taps = len(kernel)
+    index = (torch.arange(size, device=device)[:, None] + torch.arange(taps, device=device) - taps // 2).abs()
+    index = torch.where(index >= size, 2 * (size - 1) - index, index)
+    return torch.zeros(size, size, device=device).scatter_add_(1, index, kernel.expand(size, taps).contiguous())
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-pixel SSIM (B, C, H, W) of images in [0, 1] (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5)."""
+    """Per-pixel SSIM (B, C, H, W) of images in [0, 1] (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5).
+    The separable blur is two matrix products (rows @ image @ columns): on a CPU several times faster than depthwise
+    convolutions, and exact float32 on a GPU (cuDNN convolutions may round to TF32)."""
     c1, c2 = 0.01**2, 0.03**2
-    kernel = gaussian_kernel(device=x.device)
-    mx, my = blur(x, kernel), blur(y, kernel)
-    sxx = blur(x * x, kernel) - mx * mx
-    syy = blur(y * y, kernel) - my * my
-    sxy = blur(x * y, kernel) - mx * my
+    rows, cols = blur_matrix(x.shape[-2], x.device), blur_matrix(x.shape[-1], x.device).T
+
+    def blur(v: torch.Tensor) -> torch.Tensor:
+        return rows @ v @ cols
+
+    mx, my = blur(x), blur(y)
+    sxx = blur(x * x) - mx * mx
+    syy = blur(y * y) - my * my
+    sxy = blur(x * y) - mx * my
     return ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
 
 

@@ -273,7 +273,7 @@ def build(config: ModelConfig, device: torch.device, bf16: bool) -> tuple[nn.Mod
     model = build_model(config.architecture, model_config(config.architecture, config.model))
     model = model.to(device, memory_format=memory_format(bf16))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  fused=device.type == "cuda")
+                                  fused=device.type in ("cuda", "cpu"))
     return model, optimizer
 
 
