@@ -5,6 +5,8 @@ Goal: extract fps >= 0.5 x decode-only fps (2 cores). Rows:
   decode + track  the tracker on every frame, nothing aligned or saved (where the face work goes)
   extract         the whole `kaokae extract` pipeline into a temporary faceset (align, blur, pose, PNGs,
                   alignments)
+Each row also gives the CPU time it used per frame (all threads): a step that needs C ms of CPU per frame can never
+run faster than cores x 1000 / C fps, however well its threads overlap.
 
 Usage: .venv/bin/python benchmarks/extract.py [VIDEO] [--repeat N]
 """
@@ -47,14 +49,15 @@ def run_extract(path: Path) -> int:
         return extract([path], Path(tmp) / "faceset", ExtractOptions()).frames
 
 
-def best_of(repeat: int, fn, path: Path) -> tuple[int, float]:
-    """(frames, seconds) of the fastest of `repeat` runs: the least disturbed by other work on the machine."""
+def best_of(repeat: int, fn, path: Path) -> tuple[int, float, float]:
+    """(frames, seconds, CPU seconds of all threads) of the fastest of `repeat` runs: the least disturbed by other
+    work on the machine."""
     best = None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         frames = fn(path)
-        seconds = time.perf_counter() - start
-        best = (frames, seconds) if best is None or seconds < best[1] else best
+        seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        best = (frames, seconds, cpu) if best is None or seconds < best[1] else best
     return best
 
 
@@ -73,11 +76,13 @@ def main() -> int:
     steps = [("decode", decode), ("decode + track", decode_and_track), ("extract", run_extract)]
     rows = [(name, *best_of(args.repeat, fn, args.video)) for name, fn in steps]
     decode_fps = rows[0][1] / rows[0][2]
-    print(f"\n| {'step':<15} | frames | seconds |    fps | x decode |")
-    print(f"|{'-' * 17}|-------:|--------:|-------:|---------:|")
-    for name, frames, seconds in rows:
-        fps = frames / seconds
-        print(f"| {name:<15} | {frames:6d} | {seconds:7.2f} | {fps:6.1f} | {fps / decode_fps:8.2f} |")
+    cores = os.cpu_count() or 1
+    print(f"\n| {'step':<15} | frames | seconds |    fps | x decode | CPU ms/frame | fps if {cores} cores were busy |")
+    print(f"|{'-' * 17}|-------:|--------:|-------:|---------:|-------------:|{'-' * 27}:|")
+    for name, frames, seconds, cpu in rows:
+        fps, cpu_ms = frames / seconds, cpu / frames * 1000
+        print(f"| {name:<15} | {frames:6d} | {seconds:7.2f} | {fps:6.1f} | {fps / decode_fps:8.2f} | {cpu_ms:12.2f} | "
+              f"{cores * 1000 / cpu_ms:26.1f} |")
     ratio = rows[2][1] / rows[2][2] / decode_fps
     print(f"\nextract / decode = {ratio:.2f} (goal >= 0.5): {'met' if ratio >= 0.5 else 'NOT met'}")
     return 0
