@@ -1,11 +1,12 @@
 """kaokae.faces.track on real video: one steady track per face, re-detection on schedule and at cuts, smoothing."""
 
+import cv2
 import numpy as np
 import pytest
 
 from kaokae.faces import FaceFinder, FaceTracker, OneEuroFilter
 from kaokae.faces.track import is_scene_cut, thumbnail
-from kaokae.media import open_media
+from kaokae.media import open_media, read_image
 
 
 def frames(path, count: int):
@@ -101,3 +102,21 @@ def test_one_euro_filter():
     assert steps < 0.5 * noisy_steps and error < 0.7 * noise
     _, error, _, _ = results["moving"]
     assert error < 6.0  # the lag: under 0.02 s at 300 px/s
+
+
+def test_a_face_that_enters_is_picked_up_within_two_redetections(finder, data):
+    """While one face is tracked, re-detection runs in cheap rounds (one whole-frame model and two tiles in turn);
+    a second face that comes into view must still get its own track within two rounds, and the first keeps its id."""
+    newcomer = read_image(data("face_recognition/examples/obama-720p.jpg"))[40:320, 520:800]  # a 160 px face
+    tracker = FaceTracker(finder, redetect_every=10, fps=30)
+    enters, found_at = 25, None
+    for index, rgb in enumerate(frames(data("hieubkvn123_face_recognition/videos/biden.mp4"), 70)):
+        canvas = np.zeros((720, 1280, 3), np.uint8)
+        canvas[:540, :960] = cv2.resize(rgb, (960, 540), interpolation=cv2.INTER_AREA)
+        if index >= enters:
+            canvas[420:700, 980:1260] = newcomer
+        ids = {t.track_id for t in tracker.update(canvas)}
+        assert not tracker.cut and 0 in ids  # the first face keeps its track
+        if found_at is None and len(ids) == 2:
+            found_at = index
+    assert found_at is not None and found_at - enters <= 2 * 10
