@@ -185,8 +185,8 @@ def main() -> None:
                              "(default 0.25)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="faces of each person per step (default: 8 on the CPU, 64 on CUDA)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per row (default: 5 CPU, 30 CUDA)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per row, the fastest counts (default 3)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per row (default: 10 CPU, 30 CUDA)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per row, the fastest counts (default 5)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model of the first two rows")
     args = parser.parse_args()
     set_quiet(True)
@@ -203,7 +203,7 @@ def main() -> None:
                 data_b, _, _ = load_faceset(b, size)
                 rows.append(measure(name, data_a, data_b, device, args.precision,
                                     args.width if cuda else args.cpu_width,
-                                    args.batch_size or (64 if cuda else 8), args.steps or (30 if cuda else 5),
+                                    args.batch_size or (64 if cuda else 8), args.steps or (30 if cuda else 10),
                                     5 if cuda else 1, args.repeat, args.compile))
                 print(f"measured {name} on {device_name}", file=sys.stderr)
 
