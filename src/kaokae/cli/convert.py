@@ -67,6 +67,10 @@ def register(subparsers) -> None:
     g.add_argument("--device", default="auto",
                    help="where the model runs: auto (a CUDA or Apple GPU when present, else the CPU), cpu, cuda, "
                         "cuda:N, mps (default auto)")
+    g.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="auto (default): the model runs in bf16 where the device computes bf16 natively (NVIDIA Ampere "
+                        "or newer; CPUs with AMX or AVX512-BF16), as training does, else fp32; fp32: full precision "
+                        "everywhere (slower)")
     g.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     add_label_arguments(p)
     add_quiet(p)
@@ -82,7 +86,7 @@ def run_convert(args) -> int:
         direction=args.direction, mask=args.mask, erode=args.erode, feather=args.feather, colour=args.colour,
         blend=args.blend, keep_mouth=args.keep_mouth, batch_size=args.batch_size, prediction_ema=args.prediction_ema,
         only=args.only, threshold=args.threshold, alignments=args.alignments, use_alignments=args.use_alignments,
-        detect=detect, preview=args.preview, crf=args.crf, preset=args.preset, device=args.device,
+        detect=detect, preview=args.preview, crf=args.crf, preset=args.preset, device=args.device, precision=args.precision,
         overwrite=args.overwrite, watermark=not args.no_watermark, c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
     result = convert(args.input, args.model, args.output, options)
     if result.frames_without_alignments:

@@ -58,6 +58,7 @@ class ConvertOptions:
     crf: int = 18
     preset: str = "medium"
     device: str = "auto"
+    precision: str = "auto"  # "auto" | "bf16" | "fp32" (see kaokae.train.precision)
     overwrite: bool = False
     watermark: bool = True  # the invisible watermark (the metadata label is always written)
     c2pa_cert: Path | None = None  # sign a C2PA manifest into the output with this certificate chain and key
@@ -246,7 +247,7 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
     info = probe(input_path)
     output = Path(output)
     check_output(info, output, options.overwrite)
-    model = SwapModel(model_dir, options.direction, options.device)
+    model = SwapModel(model_dir, options.direction, options.device, options.precision)
     converter = Converter(model, options)
     labeller = Labeller("kaokae convert", model_id=file_sha256(model.weights), watermark=options.watermark,
                         c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key)
