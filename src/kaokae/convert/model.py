@@ -39,12 +39,12 @@ class SwapModel:
 
     def __init__(self, model_dir: str | Path, direction: str = "a2b", device: str = "auto", precision: str = "auto"):
         from kaokae.train.checkpoint import MODEL_FILE, latest_checkpoint, load_model
-        from kaokae.train.precision import PRECISIONS, memory_format, use_bf16
+        from kaokae.train.precision import check as check_precision
+        from kaokae.train.precision import memory_format, use_bf16
 
         if direction not in DIRECTIONS:
             raise KaokaeError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
-        if precision not in PRECISIONS:
-            raise KaokaeError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        check_precision(precision)
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise KaokaeError(f"no such model folder: {model_dir}")

@@ -7,6 +7,7 @@ it can detect; the passes are merged by non-maximum suppression.
 """
 
 import contextlib
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -195,6 +196,10 @@ class MultiPassDetector:
             grid += tiles(width, height, side)
             side //= 2
         return grid
+
+    def rounds(self, width: int, height: int, tiles_per_round: int) -> int:
+        """How many cheap re-detection rounds (see `detect`) cover the whole search of a width x height frame."""
+        return max(len(self.whole_models), math.ceil(len(self.tile_grid(width, height)) / tiles_per_round))
 
     def detect(self, rgb: np.ndarray, round_: tuple[int, int] | None = None) -> list[Detection]:
         """Every face. `round_=(k, n)` is the k-th of a video's cheap re-detections instead: one whole-frame

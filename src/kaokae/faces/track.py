@@ -189,13 +189,8 @@ class FaceTracker:
             matched_tracks.add(len(self.tracks) - 1)
         for i, track in enumerate(self.tracks):
             track.missed_detections = 0 if i in matched_tracks else track.missed_detections + 1
-        self.tracks = [k for k in self.tracks if k.missed_detections < self.max_missed * self._rounds_per_search(rgb)]
-
-    def _rounds_per_search(self, rgb: np.ndarray) -> int:
-        """How many cheap re-detection rounds cover the whole search (every whole-frame model and every tile)."""
-        detector = self.finder.detector
-        tiles = len(detector.tile_grid(rgb.shape[1], rgb.shape[0]))
-        return max(len(detector.whole_models), math.ceil(tiles / TILES_PER_ROUND))
+        rounds = self.finder.detector.rounds(rgb.shape[1], rgb.shape[0], TILES_PER_ROUND)
+        self.tracks = [k for k in self.tracks if k.missed_detections < self.max_missed * rounds]
 
     @staticmethod
     def _without_duplicates(tracks: list[_Track]) -> list[_Track]:

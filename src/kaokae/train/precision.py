@@ -10,7 +10,15 @@ Native bf16: NVIDIA GPUs from Ampere on (tensor cores, cuDNN's NHWC kernels), an
 
 import torch
 
+from kaokae.errors import KaokaeError
+
 PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def check(precision: str) -> None:
+    """A user's --precision: a one-line KaokaeError unless it is one of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise KaokaeError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
 
 
 def native_bf16(device: torch.device) -> bool:

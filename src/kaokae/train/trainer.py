@@ -28,7 +28,8 @@ from kaokae.train.checkpoint import ModelConfig
 from kaokae.train.data import FaceData, load_faceset
 from kaokae.train.losses import mask_loss, pixel_weights, reconstruction_loss, weighted_mean
 from kaokae.train.models import MODELS, build_model, model_config, parameter_count
-from kaokae.train.precision import PRECISIONS, autocast, memory_format, use_bf16
+from kaokae.train.precision import autocast, memory_format, use_bf16
+from kaokae.train.precision import check as check_precision
 from kaokae.train.preview import loss_plot, preview_grid, write_png
 
 PREVIEW_FACES = 8
@@ -112,8 +113,7 @@ class StopRequest:
 def _check(run: Run) -> None:
     if run.architecture is not None and run.architecture not in MODELS:
         raise KaokaeError(f"--model must be one of {', '.join(MODELS)}, not {run.architecture!r}")
-    if run.precision not in PRECISIONS:
-        raise KaokaeError(f"--precision must be one of {', '.join(PRECISIONS)}, not {run.precision!r}")
+    check_precision(run.precision)
     if run.iterations is not None and run.minutes is not None:
         raise KaokaeError("give --iterations or --minutes, not both")
     for name, value in (("--iterations", run.iterations), ("--minutes", run.minutes), ("--size", run.size),
