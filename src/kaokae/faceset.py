@@ -46,7 +46,7 @@ except ImportError:  # Windows
 
 FORMAT = "kaokae-faceset"
 VERSION = 1
-CENTERINGS = ("face", "head")
+CENTERINGS = ("face", "head", "whole_face")
 MODES = ("new", "append", "overwrite")
 NUM_LANDMARKS = 478
 IDENTITY_DIM = 128

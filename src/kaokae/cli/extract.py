@@ -21,9 +21,10 @@ def register(subparsers) -> None:
                    help="faceset folder to write")
     p.add_argument("--size", type=int, default=256,
                    help="side of the aligned square faces in pixels (default 256)")
-    p.add_argument("--centering", choices=["face", "head"], default="face",
+    p.add_argument("--centering", choices=["face", "head", "whole_face"], default="face",
                    help="face: the face fills the square (what swap models train on); head: zoomed out so "
-                        "hair, ears and chin fit (default face)")
+                        "hair, ears and chin fit; whole_face: DeepFaceLab's whole-face crop, for models that will be "
+                        "exported to .dfm and run in DeepFaceLive or FaceFusion (default face)")
     add_detection_arguments(p)
     p.add_argument("--every", type=int, default=1, metavar="N",
                    help="search every N-th frame of videos and image folders only (default 1)")

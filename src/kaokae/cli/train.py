@@ -50,6 +50,16 @@ def register(subparsers) -> None:
                           help="strength of the random grid warp of the inputs that teaches the model each face's "
                                "shape (control-point std as a fraction of the size; 0 turns it off); default 0.025")
 
+    card = p.add_argument_group("model card (stored in the folder and carried into exports and output labels; "
+                                "`kaokae model card` changes it later)")
+    card.add_argument("--name-a", default=None, metavar="NAME", help="the name of person A (default: none)")
+    card.add_argument("--name-b", default=None, metavar="NAME", help="the name of person B (default: none)")
+    card.add_argument("--consent", default=None, metavar="TEXT",
+                      help="a statement of the right to use both faces, e.g. who agreed to what (default: none; "
+                           "`kaokae export` refuses a model without one)")
+    card.add_argument("--licence", "--license", default=None, metavar="TEXT",
+                      help="the terms others may use the model on, e.g. CC-BY-NC-4.0 (default: none)")
+
     run = p.add_argument_group("run")
     run.add_argument("--save-every", type=int, default=2000, help="iterations between checkpoints; default 2000")
     run.add_argument("--preview-every", type=int, default=500,
@@ -77,5 +87,6 @@ def run_train(args) -> int:
     train(Run(args.faceset_a, args.faceset_b, args.model_dir, architecture=args.model, size=args.size,
               width=args.width, settings=settings, iterations=args.iterations, minutes=args.minutes,
               save_every=args.save_every, preview_every=args.preview_every, keep=args.keep, device=args.device,
-              precision=args.precision, compile=args.compile))
+              precision=args.precision, compile=args.compile,
+              card={"name_a": args.name_a, "name_b": args.name_b, "consent": args.consent, "licence": args.licence}))
     return 0

@@ -74,3 +74,96 @@ class SwapModel:
         if mask is None:
             return rgb, None
         return rgb, mask.float().clamp(0, 1)[:, 0].cpu().numpy()
+
+
+MODEL_FILES = (".onnx", ".dfm")
+
+
+class OnnxSwapModel:
+    """An exported model file (kaokae's .onnx or a DeepFaceLab .dfm, see kaokae.export.onnx_file) behind the same
+    `model(faces) -> (rgb, mask | None)` as SwapModel, run by ONNX Runtime: the CUDA execution provider when it is
+    there (and --device allows it), else the CPU. A .dfm's faces are whole-face crops; its learned mask is the
+    celeb face's mask. Nothing here unpickles: ONNX is protobuf."""
+
+    def __init__(self, path: str | Path, direction: str = "a2b", device: str = "auto"):
+        import onnxruntime
+
+        from kaokae.export.onnx_file import read_contract
+
+        path = Path(path)
+        if direction != "a2b":
+            raise KaokaeError(f"{path.name} swaps one way only (it was exported with its direction): leave out "
+                              "--direction, or export the model again with --direction b2a")
+        if not path.is_file():
+            raise KaokaeError(f"no such model file: {path}")
+        providers = _providers(onnxruntime.get_available_providers(), device)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: warnings about unused initializers are not the user's business
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        except Exception as e:  # ONNX Runtime raises its own exception types for every kind of bad file
+            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise KaokaeError(f"{path} is not a model ONNX Runtime can load: {first_line[:200]}") from None
+        self.contract = read_contract(path, self.session)
+        self.input_name = self.session.get_inputs()[0].name
+        self.weights = path  # what the synthetic-media label names by hash
+        self.device = self.session.get_providers()[0]
+        self.architecture = self.contract.kind
+        self.size = self.contract.size
+        self.face_size = min(max(self.contract.face_size or self.size, 16), 4096)
+        self.centering = self.contract.centering
+        self.has_mask = self.contract.has_mask
+        self.card = self.contract.card or {}
+
+    def __call__(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        x = np.asarray(faces, np.float32) / 255
+        if self.contract.kind == "dfm":
+            feed = {self.input_name: np.ascontiguousarray(x[..., ::-1])}  # RGB -> BGR, NHWC
+            if self.contract.morph:
+                feed["morph_value:0"] = np.float32([0.75])  # DeepFaceLive's default morph factor
+            _, celeb, celeb_mask = self.session.run(None, feed)
+            rgb, mask = celeb[..., ::-1], celeb_mask[..., 0]
+        else:
+            outputs = self.session.run(None, {self.input_name: np.ascontiguousarray(x.transpose(0, 3, 1, 2))})
+            rgb = outputs[0].transpose(0, 2, 3, 1)
+            mask = outputs[1][:, 0] if len(outputs) > 1 else None
+        rgb = (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+        return rgb, None if mask is None else np.clip(mask, 0, 1).astype(np.float32)
+
+
+def _providers(available: list[str], device: str) -> list[str]:
+    if device in ("auto", "cuda") or device.startswith("cuda:"):
+        if "CUDAExecutionProvider" in available:
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if device != "auto":
+            raise KaokaeError(f"--device {device}: this ONNX Runtime has no CUDA execution provider (install "
+                              "onnxruntime-gpu)")
+    elif device != "cpu":
+        raise KaokaeError(f"--device {device}: model files run on cpu or cuda")
+    return ["CPUExecutionProvider"]
+
+
+def open_model(model: str | Path, direction: str = "a2b", device: str = "auto", precision: str = "auto"):
+    """A model folder (SwapModel, PyTorch) or an exported .onnx/.dfm file (OnnxSwapModel)."""
+    model = Path(model)
+    if model.suffix.lower() in MODEL_FILES or model.is_file():
+        if model.suffix.lower() not in MODEL_FILES:
+            raise KaokaeError(f"{model} is a file; a model is a folder from `kaokae train` or a .onnx/.dfm file")
+        return OnnxSwapModel(model, direction, device)
+    swap_model = SwapModel(model, direction, device, precision)
+    from kaokae.train.card import card_summary
+
+    swap_model.card = card_summary(model)
+    return swap_model
+
+
+def model_card(model: str | Path) -> dict:
+    """The card of a model folder or exported file ({} for a file made elsewhere)."""
+    model = Path(model)
+    if model.is_dir():
+        from kaokae.train.card import card_summary
+
+        return card_summary(model)
+    if model.suffix.lower() not in MODEL_FILES:
+        raise KaokaeError(f"{model}: not a model folder, .onnx or .dfm")
+    return OnnxSwapModel(model, device="cpu").card

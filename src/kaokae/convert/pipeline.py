@@ -26,7 +26,7 @@ from kaokae.convert.locate import (
     alignments_beside,
     stored_faces,
 )
-from kaokae.convert.model import DIRECTIONS, SwapModel
+from kaokae.convert.model import DIRECTIONS, SwapModel, open_model
 from kaokae.convert.output import Preview, preview_path
 from kaokae.convert.paste import MASKS, PasteOptions, model_matrix, paste_face
 from kaokae.errors import KaokaeError
@@ -36,6 +36,7 @@ from kaokae.media.output import check_output
 from kaokae.provenance import Labeller, file_sha256
 from kaokae.provenance.output import open_labelled_output
 from kaokae.threads import background
+from kaokae.train.card import model_names
 
 
 @dataclass
@@ -240,17 +241,20 @@ class Converter:
 
 def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
             options: ConvertOptions | None = None) -> ConvertResult:
-    """Convert `input_path` (video, image or folder of images) with the model in `model_dir` into `output`."""
+    """Convert `input_path` (video, image or folder of images) with the model in `model_dir` (a model folder, or an
+    exported .onnx/.dfm file) into `output`."""
     options = options or ConvertOptions()
     check_options(options)
     start = time.perf_counter()
     info = probe(input_path)
     output = Path(output)
     check_output(info, output, options.overwrite)
-    model = SwapModel(model_dir, options.direction, options.device, options.precision)
+    model = open_model(model_dir, options.direction, options.device, options.precision)
     converter = Converter(model, options)
+    card = getattr(model, "card", {})
     labeller = Labeller("kaokae convert", model_id=file_sha256(model.weights), watermark=options.watermark,
-                        c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key)
+                        c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key,
+                        model_names=model_names(card, card.get("direction", options.direction)))
     locate = _locator(info, model, options)
     try:
         if options.only:

@@ -142,6 +142,9 @@ def evaluate_model(model: str | Path, source: str | Path, target: str | Path, ga
               "gallery": _str(gallery), "start": start, "frames": frames, "first_index": first}
     report = _report(scorers, refs, inputs)
     report.systems["swap"]["reconstruction"] = reconstruction(model, locate.inputs, target, device)
+    from kaokae.train.card import record_evaluation
+
+    record_evaluation(model, {**report.systems["swap"], "source": source.name, "frames": total})
     return report
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from kaokae.errors import KaokaeError
 from kaokae.faces.mean_face import MEAN_FACE
 
-CENTERINGS = ("face", "head")
+CENTERINGS = ("face", "head", "whole_face")
 
 # Points that move with the skull, not with expression: eye corners, nose bridge and tip, forehead, cheekbones and
 # temples. Lids, brows, lips and jaw are left out so blinking or talking does not move the aligned face.
@@ -24,8 +24,11 @@ ALIGN_POINTS = np.array([
 
 # Where the mean face sits in the aligned square, as (scale, x centre, y centre) of the mean face's frontal outline
 # (its 2-D bounding box) in units of the output size. "face": the face fills the square (what swap models train on);
-# "head": zoomed out and shifted down so forehead, hair and ears fit as well.
-FRAMING = {"face": (0.80, 0.50, 0.52), "head": (0.52, 0.50, 0.58)}
+# "head": zoomed out and shifted down so forehead, hair and ears fit as well. "whole_face": DeepFaceLab's whole-face
+# crop, what .dfm models are trained on (DeepFaceLive and FaceFusion feed them this square); on 83 real faces DFL's
+# own square is this one scaled by 1.036 and moved down 1.5% of its side (docs/export.md). The face square is then
+# exactly the middle 4/5 of it, a tenth of the side in from each edge, so a .dfm's resampling is a pure pixel copy.
+FRAMING = {"face": (0.80, 0.50, 0.52), "head": (0.52, 0.50, 0.58), "whole_face": (0.64, 0.50, 0.516)}
 
 
 # What a turned face turns about, in mean-face units (outer eye corners 1 apart, origin between them, z away from the
@@ -33,6 +36,20 @@ FRAMING = {"face": (0.80, 0.50, 0.52), "head": (0.52, 0.50, 0.58)}
 # "head": about 9 cm behind the eyes and a little below them (near the ear canals), so the head stays centred and the
 # face moves within it as it turns.
 PIVOT = {"face": MEAN_FACE[ALIGN_POINTS].astype(np.float64).mean(0), "head": np.array([0.0, 0.3, 1.0])}
+PIVOT["whole_face"] = PIVOT["face"]  # so a whole-face square is exactly a face square scaled and shifted
+
+
+def reframe_matrix(from_centering: str, to_centering: str, from_size: int, to_size: int) -> np.ndarray:
+    """2x3: pixels of an aligned square (from_centering, from_size) -> the same face's square of to_centering and
+    to_size. Exact for centerings that share a pivot (face and whole_face): their squares differ only by a scale
+    and a shift."""
+    if PIVOT[from_centering] is not PIVOT[to_centering]:
+        raise ValueError(f"{from_centering} and {to_centering} squares are not related by a fixed transform")
+    (s0, x0, y0), (s1, x1, y1) = FRAMING[from_centering], FRAMING[to_centering]
+    # _frame puts unit coordinate u at pixel u * size, and u1 = (u0 - c0) * s1 / s0 + c1
+    k = s1 / s0
+    scale = k * to_size / from_size
+    return np.array([[scale, 0.0, (x1 - x0 * k) * to_size], [0.0, scale, (y1 - y0 * k) * to_size]])
 
 
 def _frame(points_xy: np.ndarray, size: int, centering: str) -> np.ndarray:

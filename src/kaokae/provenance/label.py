@@ -45,6 +45,7 @@ class Label:
     model_id: str | None  # sha256 (hex) of the model weights that made it; None for training-free tools
     created: str  # ISO 8601 UTC
     source_type: str = TRAINED_ALGORITHMIC_MEDIA
+    model_names: str | None = None  # from the model card: "Alice -> Bob" (whose face became whose)
 
     @property
     def payload(self) -> bytes:
@@ -55,16 +56,19 @@ class Label:
     @property
     def sentence(self) -> str:
         model = f", model sha256:{self.model_id[:16]}" if self.model_id else ""
+        if self.model_names:
+            model += f" ({self.model_names})"
         return (f"Synthetic media: faces altered by {self.tool} {self.version}{model}, {self.created}. "
                 f"IPTC digital source type: {self.source_type.rsplit('/', 1)[-1]}.")
 
 
-def make_label(tool: str, model_id: str | None = None, created: datetime.datetime | None = None) -> Label:
+def make_label(tool: str, model_id: str | None = None, created: datetime.datetime | None = None,
+               model_names: str | None = None) -> Label:
     """The label for everything one run writes. `model_id`: sha256 hex of the model weights (see file_sha256)."""
     if model_id is not None and not re.fullmatch(r"[0-9a-f]{10,64}", model_id):
         raise ValueError(f"model_id must be a lowercase hex sha256, got {model_id!r}")
     created = (created or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
-    return Label(tool, __version__, model_id, created.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return Label(tool, __version__, model_id, created.strftime("%Y-%m-%dT%H:%M:%SZ"), model_names=model_names)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -93,6 +97,8 @@ def xmp_packet(label: Label, watermarked: bool = True) -> bytes:
     """An XMP packet for PNG/JPEG/WebP/TIFF (kaokae.media.write_image embeds it)."""
     namespaces = " ".join(f'xmlns:{p}="{uri}"' for p, uri in NS.items() if p not in ("x", "rdf"))
     model = f'\n   kaokae:ModelId="{label.model_id}"' if label.model_id else ""
+    if label.model_names:
+        model += f'\n   kaokae:ModelNames="{_escape(label.model_names)}"'
     return f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
  <rdf:RDF xmlns:rdf="{NS['rdf']}">
@@ -158,6 +164,8 @@ def container_tags(label: Label, watermarked: bool = True) -> dict[str, str]:
     }
     if label.model_id:
         tags[TAG_PREFIX + "model_id"] = label.model_id
+    if label.model_names:
+        tags[TAG_PREFIX + "model_names"] = label.model_names
     return tags
 
 

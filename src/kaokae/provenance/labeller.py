@@ -24,10 +24,11 @@ class Labeller:
     """
 
     def __init__(self, tool: str, model_id: str | None = None, *, watermark: bool = True,
-                 c2pa_cert: str | os.PathLike | None = None, c2pa_key: str | os.PathLike | None = None):
+                 c2pa_cert: str | os.PathLike | None = None, c2pa_key: str | os.PathLike | None = None,
+                 model_names: str | None = None):
         if (c2pa_cert is None) != (c2pa_key is None):
             raise KaokaeError("--c2pa-cert and --c2pa-key go together: give both or neither")
-        self.label = make_label(tool, model_id)
+        self.label = make_label(tool, model_id, model_names=model_names)
         self.watermarker = Watermarker(self.label.payload) if watermark else None
         self.signer = C2paSigner(c2pa_cert, c2pa_key) if c2pa_cert is not None else None
         self.xmp = xmp_packet(self.label, watermarked=watermark)

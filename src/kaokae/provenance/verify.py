@@ -82,6 +82,7 @@ def _image_metadata(path: Path) -> tuple[dict[str, str], str | None]:
         "tool": xmp.get("kaokae:Tool") or xmp.get("xmp:CreatorTool"),
         "version": xmp.get("kaokae:Version"),
         "model_id": xmp.get("kaokae:ModelId"),
+        "model_names": xmp.get("kaokae:ModelNames"),
         "created": xmp.get("xmp:CreateDate"),
         "watermark": xmp.get("kaokae:Watermark"),
     }

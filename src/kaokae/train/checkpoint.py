@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -36,6 +36,7 @@ from torch import nn
 
 from kaokae import atomic
 from kaokae.errors import KaokaeError
+from kaokae.train.card import check_card
 from kaokae.train.models import MODELS, build_model, model_config
 
 FORMAT = "kaokae-model"
@@ -54,6 +55,7 @@ class ModelConfig:
     face_size: int  # px of the faceset faces it was trained on
     centering: str  # the facesets' centering ("face" | "head")
     train: dict  # training settings (kaokae.train.trainer.TrainConfig as a dict)
+    card: dict = field(default_factory=dict)  # who the model depicts and on what terms (kaokae.train.card)
 
     @property
     def size(self) -> int:
@@ -74,6 +76,7 @@ class ModelConfig:
         if config.architecture not in MODELS:
             raise ValueError(f"unknown architecture {config.architecture!r}")
         model_config(config.architecture, config.model)  # validates the fields
+        check_card(config.card)
         return config
 
 

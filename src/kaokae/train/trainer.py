@@ -24,6 +24,7 @@ from kaokae.errors import KaokaeError
 from kaokae.faceset import FaceSet
 from kaokae.train import checkpoint, distributed
 from kaokae.train.augment import Augmentation, Batch, augment
+from kaokae.train.card import with_facesets, with_text
 from kaokae.train.checkpoint import ModelConfig
 from kaokae.train.data import FaceData, load_faceset
 from kaokae.train.losses import mask_loss, pixel_weights, reconstruction_loss, weighted_mean
@@ -79,6 +80,7 @@ class Run:
     device: str = "auto"
     precision: str = "auto"  # "auto": bf16 + channels-last where the device computes bf16 natively; "bf16"; "fp32"
     compile: bool = False
+    card: dict = field(default_factory=dict)  # model card text to set: name_a, name_b, consent, licence
 
 
 def step_seed(seed: int, rank: int, iteration: int, stream: int) -> int:
@@ -147,7 +149,17 @@ def _check_holdout(train: dict, facesets: tuple[FaceSet, FaceSet]) -> None:
 
 
 def prepare_folder(run: Run) -> ModelConfig:
-    """Create the model folder's config, or check the existing one against this run and update its settings."""
+    """Create the model folder's config, or check the existing one against this run and update its settings;
+    the model card records the run's names and consent and what the facesets hold."""
+    config = _prepare_config(run)
+    card = with_facesets(with_text(config.card, **run.card), *_open_facesets(run))
+    if card != config.card:
+        config = dataclasses.replace(config, card=card)
+        checkpoint.write_config(Path(run.model_dir), config)
+    return config
+
+
+def _prepare_config(run: Run) -> ModelConfig:
     model_dir = Path(run.model_dir)
     if model_dir.exists() and not model_dir.is_dir():
         raise KaokaeError(f"{model_dir} is a file, not a model folder")
