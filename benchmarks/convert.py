@@ -1,5 +1,6 @@
-"""Convert speed at 720p: frames per second of `kaokae convert` with the `original` and `hd` models, next to the
-decode + encode speed of the same clip measured in the same run (the ceiling: convert can only be slower).
+"""Convert speed at 720p: frames per second of `kaokae convert` with the `original` and `hd` models, through PyTorch
+(the precision convert picks, and fp32) and through ONNX Runtime (the same weights exported by `kaokae export`), next
+to the decode + encode speed of the same clip measured in the same run (the ceiling: convert can only be slower).
 
     .venv/bin/python benchmarks/convert.py [--frames 60] [--devices cpu cuda] [--clip PATH]
 
@@ -20,10 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kaokae.convert import ConvertOptions, SwapModel, convert
+from kaokae.convert import ConvertOptions, convert
 from kaokae.convert.geometry import model_input
 from kaokae.convert.locate import DetectedFaces, DetectOptions
+from kaokae.convert.model import open_model
 from kaokae.convert.paste import PasteOptions, model_matrix, paste_face
+from kaokae.export import export_model
 from kaokae.media import VideoWriter, open_media, probe
 from kaokae.media.tools import copy_first_frames
 from kaokae.progress import set_quiet
@@ -41,7 +44,7 @@ def make_model(folder: Path, architecture: str) -> Path:
     config = MODELS[architecture].Config.scaled()
     model = build_model(architecture, config)
     write_config(folder, ModelConfig(architecture, json.loads(json.dumps(dataclasses.asdict(config))), FACE_SIZE,
-                                     "face", {}))
+                                     "face", {}, {"consent": "benchmark weights, no one's face"}))
     optimizer = torch.optim.AdamW(model.parameters())
     save_checkpoint(folder, model, optimizer, {"iteration": 0})
     return folder
@@ -57,10 +60,10 @@ def decode_encode(clip: Path, dest: Path) -> float:
     return info.frame_count / (time.perf_counter() - start)
 
 
-def steps(clip: Path, model_dir: Path, device: str) -> dict[str, float]:
+def steps(clip: Path, model_dir: Path, device: str, precision: str = "auto") -> dict[str, float]:
     """Milliseconds per frame of each step run alone, one after the other (no overlap)."""
     info = probe(clip)
-    model = SwapModel(model_dir, "a2b", device)
+    model = open_model(model_dir, "a2b", device, precision)
     with open_media(clip) as reader:
         frames = list(reader)
     locate = DetectedFaces(info, model.face_size, model.centering, DetectOptions())
@@ -70,7 +73,7 @@ def steps(clip: Path, model_dir: Path, device: str) -> dict[str, float]:
     inputs = [[model_input(f.image, x.matrix, x.size, model.size) for x in faces] for f, faces in zip(frames, found, strict=True)]
     flat = np.stack([x for row in inputs for x in row])
     model(flat[:8])  # warm-up (CUDA kernels, allocator)
-    if model.device.type == "cuda":
+    if getattr(model.device, "type", None) == "cuda":
         torch.cuda.synchronize()
     t2 = time.perf_counter()
     predictions = [model(flat[i:i + 8]) for i in range(0, len(flat), 8)]
@@ -110,27 +113,38 @@ def main() -> None:
         base = decode_encode(clip, tmp / "plain.mp4")
         rows = [("decode + encode", "-", base, 1.0)]
         breakdown = []
+        files = {name: export_model(folder, tmp / f"{name}.onnx").path for name, folder in models.items()}
         for device in args.devices:
             for name, folder in models.items():
-                options = ConvertOptions(device=device, overwrite=True, **SETTINGS)
-                result = convert(clip, folder, tmp / f"{name}-{device}.mp4", options)
-                rows.append((f"convert {name}", device, result.fps, result.fps / base))
-                if not args.no_steps:
-                    breakdown.append((name, device, steps(clip, folder, device)))
+                for runtime, model, precision in (("torch", folder, "auto"), ("torch", folder, "fp32"),
+                                                  ("onnxruntime", files[name], "fp32")):
+                    options = ConvertOptions(device=device, precision=precision, overwrite=True, **SETTINGS)
+                    result = convert(clip, model, tmp / f"{name}-{device}.mp4", options)
+                    label = f"{runtime} {_precision(device, precision) if runtime == 'torch' else 'fp32'}"
+                    rows.append((f"convert {name}", f"{device}, {label}", result.fps, result.fps / base))
+                    if not args.no_steps:
+                        breakdown.append((name, f"{device}, {label}", steps(clip, model, device, precision)))
     print(f"\n{args.frames} frames of {args.clip.name} ({info.width}x{info.height} @ {float(info.fps):.2f} fps), "
           f"x264 {SETTINGS['preset']} crf {SETTINGS['crf']}, torch {torch.__version__}, "
+          f"onnxruntime {__import__('onnxruntime').__version__}, "
           f"{os.cpu_count()} CPU threads{', ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}\n")
-    print("| pipeline | device | frames/s | vs decode+encode |")
+    print("| pipeline | device, runtime | frames/s | vs decode+encode |")
     print("|---|---|---:|---:|")
     for name, device, fps, ratio in rows:
         print(f"| {name} | {device} | {fps:.1f} | {ratio:.2f} |")
     if breakdown:
         print("\nEach step alone, one after the other (ms per frame; the pipeline overlaps them in threads):\n")
-        print("| model | device | find + track faces | model (batch 8) | paste (mask, colour, Poisson) | faces/frame |")
+        print("| model | device, runtime | find + track faces | model (batch 8) | paste (mask, colour, Poisson) | faces/frame |")
         print("|---|---|---:|---:|---:|---:|")
         for name, device, s in breakdown:
             print(f"| {name} | {device} | {s['faces']:.1f} | {s['model']:.1f} | {s['paste']:.1f} | "
                   f"{s['faces_per_frame']:.2f} |")
+
+
+def _precision(device: str, precision: str) -> str:
+    from kaokae.train.precision import use_bf16
+
+    return "bf16" if use_bf16(torch.device(device), precision) else "fp32"
 
 
 if __name__ == "__main__":
