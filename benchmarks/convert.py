@@ -63,7 +63,7 @@ def decode_encode(clip: Path, dest: Path) -> float:
 def steps(clip: Path, model_dir: Path, device: str, precision: str = "auto") -> dict[str, float]:
     """Milliseconds per frame of each step run alone, one after the other (no overlap)."""
     info = probe(clip)
-    model = open_model(model_dir, "a2b", device, precision)
+    model = open_model(model_dir, "a2b", device, precision, runtime="torch")
     with open_media(clip) as reader:
         frames = list(reader)
     locate = DetectedFaces(info, model.face_size, model.centering, DetectOptions())
@@ -118,7 +118,8 @@ def main() -> None:
             for name, folder in models.items():
                 for runtime, model, precision in (("torch", folder, "auto"), ("torch", folder, "fp32"),
                                                   ("onnxruntime", files[name], "fp32")):
-                    options = ConvertOptions(device=device, precision=precision, overwrite=True, **SETTINGS)
+                    options = ConvertOptions(device=device, precision=precision, runtime="torch", overwrite=True,
+                                             **SETTINGS)
                     result = convert(clip, model, tmp / f"{name}-{device}.mp4", options)
                     label = f"{runtime} {_precision(device, precision) if runtime == 'torch' else 'fp32'}"
                     rows.append((f"convert {name}", f"{device}, {label}", result.fps, result.fps / base))

@@ -138,7 +138,7 @@ def test_convert_with_dfm_and_with_folder_give_the_same_frames(setup, capfd):
     for name, model in (("folder", setup["model"]), ("dfm", setup["dfm"]), ("onnx", setup["onnx"])):
         out = root / f"out_{name}.mp4"
         code, _, err = cli(capfd, "convert", setup["clip"], "-m", model, "-o", out, "--blend", "feather",
-                           "--no-alignments", "--no-watermark", "--precision", "fp32", "-q")
+                           "--no-alignments", "--no-watermark", "--precision", "fp32", "--runtime", "torch", "-q")
         assert code == 0, err
         with open_media(out) as reader:
             outputs[name] = np.stack([f.image for f in reader]).astype(np.float32)
@@ -206,3 +206,32 @@ def test_kaokae_model_and_file_agree_on_real_faces(setup):
     faces = real_faces(setup, 3, 32)
     (a, ma), (b, mb) = torch_model(faces), ort_model(faces)
     assert np.abs(a.astype(int) - b).max() <= 1 and np.abs(ma - mb).max() < 1e-4
+
+
+def test_folder_through_onnxruntime_is_cached_and_follows_the_checkpoint(setup, tmp_path):
+    import shutil
+
+    from kaokae.convert.model import open_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(setup["model"], folder)
+    first = open_model(folder, device="cpu", precision="fp32", runtime="onnxruntime")
+    cached = folder / "onnx" / "a2b.onnx"
+    assert isinstance(first, OnnxSwapModel) and cached.exists()
+    assert first.weights.name == "model.safetensors" and first.card["name_b"] == "Speaker B"
+    stamp = cached.stat().st_mtime_ns
+    open_model(folder, device="cpu", precision="fp32", runtime="onnxruntime")
+    assert cached.stat().st_mtime_ns == stamp  # the same checkpoint: the cached graph is reused
+    faces = real_faces(setup, 2, 32)
+    before = first(faces)[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(Run(setup["root"] / "a", setup["root"] / "b", folder, iterations=14, save_every=14, preview_every=1000))
+    finally:
+        torch.set_num_threads(threads)
+    again = open_model(folder, device="cpu", precision="fp32", runtime="onnxruntime")
+    assert cached.stat().st_mtime_ns != stamp  # a new checkpoint: exported again
+    torch_model = SwapModel(folder, device="cpu", precision="fp32")
+    assert np.abs(again(faces)[0].astype(int) - torch_model(faces)[0]).max() <= 1
+    assert np.abs(again(faces)[0].astype(int) - before).max() > 0

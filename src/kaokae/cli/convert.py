@@ -72,6 +72,11 @@ def register(subparsers) -> None:
                    help="auto (default): the model runs in bf16 where the device computes bf16 natively (NVIDIA Ampere "
                         "or newer; CPUs with AMX or AVX512-BF16), as training does, else fp32; fp32: full precision "
                         "everywhere (slower)")
+    g.add_argument("--runtime", choices=["auto", "torch", "onnxruntime"], default="auto",
+                   help="what runs a model folder: torch, or onnxruntime (the folder's latest checkpoint exported "
+                        "once into MODEL/onnx/ and exported again when it changes); auto (default): onnxruntime on a "
+                        "CPU where the model would run in fp32, where it was measured faster, else torch. Model "
+                        "files always run in onnxruntime")
     g.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     add_label_arguments(p)
     add_quiet(p)
@@ -88,7 +93,7 @@ def run_convert(args) -> int:
         blend=args.blend, keep_mouth=args.keep_mouth, batch_size=args.batch_size, prediction_ema=args.prediction_ema,
         only=args.only, threshold=args.threshold, alignments=args.alignments, use_alignments=args.use_alignments,
         detect=detect, preview=args.preview, crf=args.crf, preset=args.preset, device=args.device, precision=args.precision,
-        overwrite=args.overwrite, watermark=not args.no_watermark, c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
+        runtime=args.runtime, overwrite=args.overwrite, watermark=not args.no_watermark, c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
     result = convert(args.input, args.model, args.output, options)
     if result.frames_without_alignments:
         info(f"{result.frames_without_alignments} frames have no face in the stored alignments and were left as "

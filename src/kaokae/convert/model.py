@@ -143,18 +143,84 @@ def _providers(available: list[str], device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def open_model(model: str | Path, direction: str = "a2b", device: str = "auto", precision: str = "auto"):
-    """A model folder (SwapModel, PyTorch) or an exported .onnx/.dfm file (OnnxSwapModel)."""
+RUNTIMES = ("auto", "torch", "onnxruntime")
+ONNX_CACHE = "onnx"  # the model folder's sub-folder for the graphs convert exports on the fly
+
+
+def open_model(model: str | Path, direction: str = "a2b", device: str = "auto", precision: str = "auto",
+               runtime: str = "auto"):
+    """A model folder (SwapModel, PyTorch; or ONNX Runtime, see `use_onnxruntime`) or an exported .onnx/.dfm file
+    (OnnxSwapModel)."""
+    from kaokae.train.card import card_summary
+    from kaokae.train.precision import check as check_precision
+
+    if runtime not in RUNTIMES:
+        raise KaokaeError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     model = Path(model)
     if model.suffix.lower() in MODEL_FILES or model.is_file():
         if model.suffix.lower() not in MODEL_FILES:
             raise KaokaeError(f"{model} is a file; a model is a folder from `kaokae train` or a .onnx/.dfm file")
         return OnnxSwapModel(model, direction, device)
+    check_precision(precision)
+    if runtime == "onnxruntime" or (runtime == "auto" and use_onnxruntime(device, precision)):
+        swap_model = cached_onnx_model(model, direction, device, strict=runtime == "onnxruntime")
+        if swap_model is not None:
+            return swap_model
     swap_model = SwapModel(model, direction, device, precision)
-    from kaokae.train.card import card_summary
-
     swap_model.card = card_summary(model)
     return swap_model
+
+
+def use_onnxruntime(device: str, precision: str) -> bool:
+    """Whether a model folder runs faster through ONNX Runtime than through PyTorch here: on a CPU where the model
+    would run in fp32 (no native bf16, or --precision fp32), where ONNX Runtime was measured faster; PyTorch's bf16
+    on CPUs that compute it natively, and GPUs, stay with PyTorch (docs/benchmarks.md, benchmarks/convert.py)."""
+    from kaokae.train.precision import use_bf16
+
+    torch_device = pick_device(device)
+    return torch_device.type == "cpu" and not use_bf16(torch_device, precision)
+
+
+def cached_onnx_model(model_dir: Path, direction: str, device: str, strict: bool = False) -> "OnnxSwapModel | None":
+    """The model folder's latest checkpoint as an ONNX graph, exported on first use into MODEL_DIR/onnx/ and
+    exported again when the checkpoint changes (the graph records the sha256 of the weights it came from). None,
+    with a warning, when the folder cannot be written (then PyTorch runs it), unless `strict`."""
+    from kaokae import atomic, progress
+    from kaokae.export.onnx_file import export_graph
+    from kaokae.provenance import file_sha256
+    from kaokae.train.card import card_summary
+    from kaokae.train.checkpoint import MODEL_FILE, latest_checkpoint, load_model
+
+    if not Path(model_dir).is_dir():
+        raise KaokaeError(f"no such model folder: {model_dir}")
+    card = card_summary(model_dir)
+    checkpoint = latest_checkpoint(model_dir)
+    if checkpoint is None:
+        raise KaokaeError(f"{model_dir} has no checkpoint yet: train it first")
+    weights = checkpoint / MODEL_FILE
+    model_id = file_sha256(weights)
+    path = Path(model_dir) / ONNX_CACHE / f"{direction}.onnx"
+    if path.exists():
+        cached = OnnxSwapModel(path, "a2b", device)
+        if cached.contract.model_id == model_id:
+            return _as_folder_model(cached, weights, card)
+    try:
+        model, config = load_model(model_dir, "cpu")
+        progress.info(f"exporting {model_dir} to {path} for ONNX Runtime (once per checkpoint)")
+        with atomic.atomic_path(path) as tmp:
+            export_graph(model, config, tmp, "kaokae", direction, {"kaokae.model_id": model_id})
+    except OSError as e:
+        if strict:
+            raise KaokaeError(f"cannot write {path} for --runtime onnxruntime: {e.strerror}") from None
+        progress.warn(f"cannot cache an ONNX graph in {model_dir} ({e.strerror}): running it with PyTorch")
+        return None
+    return _as_folder_model(OnnxSwapModel(path, "a2b", device), weights, card)
+
+
+def _as_folder_model(model: "OnnxSwapModel", weights: Path, card: dict) -> "OnnxSwapModel":
+    model.weights = weights  # labelled by the same hash as when PyTorch runs the folder
+    model.card = card
+    return model
 
 
 def model_card(model: str | Path) -> dict:

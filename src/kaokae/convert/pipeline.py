@@ -60,6 +60,7 @@ class ConvertOptions:
     preset: str = "medium"
     device: str = "auto"
     precision: str = "auto"  # "auto" | "bf16" | "fp32" (see kaokae.train.precision)
+    runtime: str = "auto"  # model folders: "torch" | "onnxruntime" | "auto" (see kaokae.convert.model.use_onnxruntime)
     overwrite: bool = False
     watermark: bool = True  # the invisible watermark (the metadata label is always written)
     c2pa_cert: Path | None = None  # sign a C2PA manifest into the output with this certificate chain and key
@@ -249,7 +250,7 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
     info = probe(input_path)
     output = Path(output)
     check_output(info, output, options.overwrite)
-    model = open_model(model_dir, options.direction, options.device, options.precision)
+    model = open_model(model_dir, options.direction, options.device, options.precision, options.runtime)
     converter = Converter(model, options)
     card = getattr(model, "card", {})
     labeller = Labeller("kaokae convert", model_id=file_sha256(model.weights), watermark=options.watermark,

@@ -144,7 +144,7 @@ def evaluate_model(model: str | Path, source: str | Path, target: str | Path, ga
     report.systems["swap"]["reconstruction"] = reconstruction(model, locate.inputs, target, device)
     from kaokae.train.card import record_evaluation
 
-    record_evaluation(model, {**report.systems["swap"], "source": source.name, "frames": total})
+    record_evaluation(model, {"source": source.name, **report.systems["swap"]})
     return report
 
 

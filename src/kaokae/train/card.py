@@ -131,9 +131,22 @@ def record_evaluation(model_dir: str | Path, summary: dict) -> None:
     config = read_config(Path(model_dir))
     if config is None:
         return
-    numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    def scalar(v) -> bool:
+        return isinstance(v, (int, float, str)) and not isinstance(v, bool)
+
+    numbers = {}
+    for key, value in summary.items():  # the summary's numbers, nested ones one level deep ("identity.verified")
+        if isinstance(value, dict):
+            numbers.update({f"{key}.{k}": v for k, v in value.items() if scalar(v)})
+        elif scalar(value):
+            numbers[key] = value
     config.card = {**config.card, "evaluation": numbers}
-    write_config(Path(model_dir), config)
+    try:
+        write_config(Path(model_dir), config)
+    except OSError as e:  # a read-only model folder: the report itself is what was asked for
+        from kaokae import progress
+
+        progress.warn(f"the evaluation is not kept in {model_dir}'s card: {e.strerror}")
 
 
 def card_lines(card: dict) -> list[str]:
