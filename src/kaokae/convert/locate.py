@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kaokae.convert.geometry import compose
 from kaokae.errors import KaokaeError
 from kaokae.faces import Face, FaceFinder, align_matrix
+from kaokae.faces.align import FRAMING, PIVOT, reframe_matrix
 from kaokae.faceset import FaceSet
 from kaokae.media import MediaInfo
 
@@ -66,9 +68,15 @@ class StoredFaces:
     """Faces of one source of a faceset, read from its alignments instead of detected again: the same landmarks,
     smoothing and matrices that extract saved (and trained on)."""
 
-    def __init__(self, faceset: FaceSet, source_index: int):
+    def __init__(self, faceset: FaceSet, source_index: int, centering: str | None = None):
         self.faceset, self.source_index = faceset, source_index
         self.frames_without_faces = 0
+        # another centering with the same pivot (face <-> whole_face): the same square scaled and shifted exactly
+        self.reframe, self.size = None, faceset.size
+        if centering is not None and centering != faceset.centering:
+            scale = FRAMING[faceset.centering][0] / FRAMING[centering][0]
+            self.size = int(np.ceil(faceset.size * scale - 1e-9))
+            self.reframe = reframe_matrix(faceset.centering, centering, faceset.size, self.size)
 
     def __call__(self, frame) -> list[FoundFace]:
         fs = self.faceset
@@ -81,7 +89,10 @@ class StoredFaces:
             face = Face(fs.boxes[i].astype(np.float32), float(entry.score), fs.landmarks[i].astype(np.float32))
             track = None if entry.track_id is None else (self.source_index, entry.track_id)
             identity = fs.identity[i] if entry.has_identity and np.isfinite(fs.identity[i]).all() else None
-            out.append(FoundFace(face, fs.matrices[i].astype(np.float64), fs.size, track, identity))
+            matrix = fs.matrices[i].astype(np.float64)
+            if self.reframe is not None:
+                matrix = compose(self.reframe, matrix)
+            out.append(FoundFace(face, matrix, self.size, track, identity))
         return out
 
     def close(self) -> None:
@@ -108,7 +119,7 @@ def stored_faces(alignments: Path, info: MediaInfo, centering: str) -> StoredFac
     if alignments.name == "alignments.json":
         alignments = alignments.parent
     faceset = FaceSet.open(alignments)
-    if faceset.centering != centering:
+    if faceset.centering != centering and PIVOT.get(faceset.centering) is not PIVOT.get(centering):
         raise KaokaeError(f"the alignments in {alignments} are of '{faceset.centering}'-centred faces but the model "
                           f"was trained on '{centering}'-centred faces: extract the input again with --centering "
                           f"{centering}, or convert without --alignments")
@@ -116,7 +127,7 @@ def stored_faces(alignments: Path, info: MediaInfo, centering: str) -> StoredFac
     if source is None:
         names = ", ".join(Path(s.path).name for s in faceset.sources[:5])
         raise KaokaeError(f"{alignments} holds no alignments for {Path(info.path).name} (its sources: {names})")
-    return StoredFaces(faceset, source)
+    return StoredFaces(faceset, source, centering)
 
 
 def alignments_beside(path: Path) -> Path | None:

@@ -208,7 +208,10 @@ def cached_onnx_model(model_dir: Path, direction: str, device: str, strict: bool
         model, config = load_model(model_dir, "cpu")
         progress.info(f"exporting {model_dir} to {path} for ONNX Runtime (once per checkpoint)")
         with atomic.atomic_path(path) as tmp:
-            export_graph(model, config, tmp, "kaokae", direction, {"kaokae.model_id": model_id})
+            _, difference = export_graph(model, config, tmp, "kaokae", direction, {"kaokae.model_id": model_id})
+            if difference > 1e-4:
+                raise KaokaeError(f"the ONNX graph of {model_dir} differs from PyTorch by {difference:.1e}: use "
+                                  "--runtime torch")
     except OSError as e:
         if strict:
             raise KaokaeError(f"cannot write {path} for --runtime onnxruntime: {e.strerror}") from None

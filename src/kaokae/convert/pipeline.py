@@ -253,7 +253,9 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
     model = open_model(model_dir, options.direction, options.device, options.precision, options.runtime)
     converter = Converter(model, options)
     card = getattr(model, "card", {})
-    labeller = Labeller("kaokae convert", model_id=file_sha256(model.weights), watermark=options.watermark,
+    # a file kaokae exported names the weights it came from, so its outputs carry the same model id as the folder's
+    model_id = getattr(getattr(model, "contract", None), "model_id", None) or file_sha256(model.weights)
+    labeller = Labeller("kaokae convert", model_id=model_id, watermark=options.watermark,
                         c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key,
                         model_names=model_names(card, card.get("direction", options.direction)))
     locate = _locator(info, model, options)

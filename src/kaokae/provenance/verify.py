@@ -140,7 +140,8 @@ def format_report(report: Report) -> str:
     meta = report.metadata
     if meta:
         source = meta.get("digital_source_type", "no digital source type").rsplit("/", 1)[-1]
-        details = [f"{k.replace('_', ' ')} {meta[k]}" for k in ("tool", "version", "model_id", "created") if k in meta]
+        details = [f"{k.replace('_', ' ')} {meta[k]}" for k in ("tool", "version", "model_id", "model_names", "created")
+                   if k in meta]
         lines.append(f"  metadata:  {source}" + (f" ({', '.join(details)})" if details else ""))
     else:
         lines.append(f"  metadata:  {report.metadata_note or 'none'}")
