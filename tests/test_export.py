@@ -138,7 +138,7 @@ def test_convert_with_dfm_and_with_folder_give_the_same_frames(setup, capfd):
     for name, model in (("folder", setup["model"]), ("dfm", setup["dfm"]), ("onnx", setup["onnx"])):
         out = root / f"out_{name}.mp4"
         code, _, err = cli(capfd, "convert", setup["clip"], "-m", model, "-o", out, "--blend", "feather",
-                           "--no-alignments", "--no-watermark", "--precision", "fp32", "--runtime", "torch", "-q")
+                           "--no-alignments", "--no-watermark", "--precision", "fp32", "-q")
         assert code == 0, err
         with open_media(out) as reader:
             outputs[name] = np.stack([f.image for f in reader]).astype(np.float32)

@@ -72,11 +72,10 @@ def register(subparsers) -> None:
                    help="auto (default): the model runs in bf16 where the device computes bf16 natively (NVIDIA Ampere "
                         "or newer; CPUs with AMX or AVX512-BF16), as training does, else fp32; fp32: full precision "
                         "everywhere (slower)")
-    g.add_argument("--runtime", choices=["auto", "torch", "onnxruntime"], default="auto",
-                   help="what runs a model folder: torch, or onnxruntime (the folder's latest checkpoint exported "
-                        "once into MODEL/onnx/ and exported again when it changes); auto (default): onnxruntime on a "
-                        "CPU where the model would run in fp32, where it was measured faster, else torch. Model "
-                        "files always run in onnxruntime")
+    g.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="what runs a model folder: torch (default: measured faster on CPUs with native bf16, and as "
+                        "fast elsewhere), or onnxruntime (the folder's latest checkpoint exported once into "
+                        "MODEL/onnx/, again when it changes). Model files always run in onnxruntime")
     g.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     add_label_arguments(p)
     add_quiet(p)

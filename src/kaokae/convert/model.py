@@ -143,14 +143,16 @@ def _providers(available: list[str], device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-RUNTIMES = ("auto", "torch", "onnxruntime")
+# What runs a model folder. PyTorch by default: on the CPU it was measured faster than ONNX Runtime (bf16 where the CPU
+# computes it natively) or as fast (docs/benchmarks.md, benchmarks/convert.py); model files always run in ONNX Runtime.
+RUNTIMES = ("torch", "onnxruntime")
 ONNX_CACHE = "onnx"  # the model folder's sub-folder for the graphs convert exports on the fly
 
 
 def open_model(model: str | Path, direction: str = "a2b", device: str = "auto", precision: str = "auto",
-               runtime: str = "auto"):
-    """A model folder (SwapModel, PyTorch; or ONNX Runtime, see `use_onnxruntime`) or an exported .onnx/.dfm file
-    (OnnxSwapModel)."""
+               runtime: str = "torch"):
+    """A model folder (SwapModel, PyTorch; OnnxSwapModel of its cached ONNX graph with runtime="onnxruntime") or an
+    exported .onnx/.dfm file (OnnxSwapModel)."""
     from kaokae.train.card import card_summary
     from kaokae.train.precision import check as check_precision
 
@@ -162,29 +164,16 @@ def open_model(model: str | Path, direction: str = "a2b", device: str = "auto", 
             raise KaokaeError(f"{model} is a file; a model is a folder from `kaokae train` or a .onnx/.dfm file")
         return OnnxSwapModel(model, direction, device)
     check_precision(precision)
-    if runtime == "onnxruntime" or (runtime == "auto" and use_onnxruntime(device, precision)):
-        swap_model = cached_onnx_model(model, direction, device, strict=runtime == "onnxruntime")
-        if swap_model is not None:
-            return swap_model
+    if runtime == "onnxruntime":
+        return cached_onnx_model(model, direction, device)
     swap_model = SwapModel(model, direction, device, precision)
     swap_model.card = card_summary(model)
     return swap_model
 
 
-def use_onnxruntime(device: str, precision: str) -> bool:
-    """Whether a model folder runs faster through ONNX Runtime than through PyTorch here: on a CPU where the model
-    would run in fp32 (no native bf16, or --precision fp32), where ONNX Runtime was measured faster; PyTorch's bf16
-    on CPUs that compute it natively, and GPUs, stay with PyTorch (docs/benchmarks.md, benchmarks/convert.py)."""
-    from kaokae.train.precision import use_bf16
-
-    torch_device = pick_device(device)
-    return torch_device.type == "cpu" and not use_bf16(torch_device, precision)
-
-
-def cached_onnx_model(model_dir: Path, direction: str, device: str, strict: bool = False) -> "OnnxSwapModel | None":
+def cached_onnx_model(model_dir: Path, direction: str, device: str) -> "OnnxSwapModel":
     """The model folder's latest checkpoint as an ONNX graph, exported on first use into MODEL_DIR/onnx/ and
-    exported again when the checkpoint changes (the graph records the sha256 of the weights it came from). None,
-    with a warning, when the folder cannot be written (then PyTorch runs it), unless `strict`."""
+    exported again when the checkpoint changes (the graph records the sha256 of the weights it came from)."""
     from kaokae import atomic, progress
     from kaokae.export.onnx_file import export_graph
     from kaokae.provenance import file_sha256
@@ -213,10 +202,7 @@ def cached_onnx_model(model_dir: Path, direction: str, device: str, strict: bool
                 raise KaokaeError(f"the ONNX graph of {model_dir} differs from PyTorch by {difference:.1e}: use "
                                   "--runtime torch")
     except OSError as e:
-        if strict:
-            raise KaokaeError(f"cannot write {path} for --runtime onnxruntime: {e.strerror}") from None
-        progress.warn(f"cannot cache an ONNX graph in {model_dir} ({e.strerror}): running it with PyTorch")
-        return None
+        raise KaokaeError(f"cannot write {path} for --runtime onnxruntime ({e.strerror}): use --runtime torch") from None
     return _as_folder_model(OnnxSwapModel(path, "a2b", device), weights, card)
 
 

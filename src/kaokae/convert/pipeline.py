@@ -60,7 +60,7 @@ class ConvertOptions:
     preset: str = "medium"
     device: str = "auto"
     precision: str = "auto"  # "auto" | "bf16" | "fp32" (see kaokae.train.precision)
-    runtime: str = "auto"  # model folders: "torch" | "onnxruntime" | "auto" (see kaokae.convert.model.use_onnxruntime)
+    runtime: str = "torch"  # what runs a model folder: "torch" | "onnxruntime" (see kaokae.convert.model.RUNTIMES)
     overwrite: bool = False
     watermark: bool = True  # the invisible watermark (the metadata label is always written)
     c2pa_cert: Path | None = None  # sign a C2PA manifest into the output with this certificate chain and key
