@@ -79,6 +79,7 @@ def test_onnx_matches_torch_on_real_faces(setup, batch):
     card = json.loads(meta["kaokae.card"])
     assert card["name_a"] == "May" and card["consent"] == CONSENT and card["iterations"] == 10
     assert card["facesets"]["a"]["faces"] == 12 and len(card["facesets"]["a"]["sources"][0]["sha256"]) == 64
+    assert card["facesets"]["a"]["path"] == "a"  # the folder's name only: no path of the trainer's disk travels
     contract = json.loads(meta["kaokae.contract"])
     assert contract == {"kind": "kaokae", "size": 32, "face_size": 64, "centering": "face", "has_mask": True, "layout": "NCHW RGB",
                         "dtype": "float32", "range": [0, 1]}

@@ -221,4 +221,6 @@ def model_card(model: str | Path) -> dict:
         return card_summary(model)
     if model.suffix.lower() not in MODEL_FILES:
         raise KaokaeError(f"{model}: not a model folder, .onnx or .dfm")
-    return OnnxSwapModel(model, device="cpu").card
+    file = OnnxSwapModel(model, device="cpu")
+    made_elsewhere = {"architecture": f"{file.contract.kind} file", "size": file.size, "centering": file.centering}
+    return {**made_elsewhere, **file.card}

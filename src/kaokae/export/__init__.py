@@ -50,7 +50,7 @@ def export_model(model_dir: str | Path, output: str | Path, direction: str = "a2
     model, config = load_model(model_dir, "cpu")
     model_id = file_sha256(latest_checkpoint(model_dir) / MODEL_FILE)
     kind = "dfm" if output.suffix.lower() == ".dfm" else "kaokae"
-    metadata = {"kaokae.card": json.dumps({**card, "direction": direction}), "kaokae.model_id": model_id}
+    metadata = {"kaokae.card": json.dumps(shareable_card(card, direction)), "kaokae.model_id": model_id}
     progress.info(f"exporting {model_dir} ({direction}) to {output}")
     with atomic.atomic_path(output) as tmp:
         contract, difference = export_graph(model, config, tmp, kind, direction, metadata, half=half)
@@ -61,6 +61,14 @@ def export_model(model_dir: str | Path, output: str | Path, direction: str = "a2
                               f"{hint}")
         size = tmp.stat().st_size
     return ExportResult(output, contract, size, difference)
+
+
+def shareable_card(card: dict, direction: str) -> dict:
+    """The card as it travels: faceset folders by name only (their full paths tell others about the trainer's
+    disk), and the direction the file swaps."""
+    facesets = {person: {**entry, "path": Path(entry.get("path", "")).name}
+                for person, entry in (card.get("facesets") or {}).items()}
+    return {**card, "facesets": facesets, "direction": direction}
 
 
 __all__ = ["Contract", "ExportResult", "export_model", "read_contract"]

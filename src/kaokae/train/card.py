@@ -151,8 +151,9 @@ def record_evaluation(model_dir: str | Path, summary: dict) -> None:
 
 def card_lines(card: dict) -> list[str]:
     """The card as lines of text for `kaokae model info`."""
-    lines = [f"model:       {card.get('architecture')} {card.get('size')} px, {card.get('centering')}-centred faces, "
-             f"{card.get('iterations', 0)} iterations",
+    iterations = f", {card['iterations']} iterations" if "iterations" in card else ""
+    lines = [f"model:       {card.get('architecture')} {card.get('size')} px, {card.get('centering')}-centred faces"
+             f"{iterations}",
              f"person A:    {card.get('name_a') or '(unnamed)'}",
              f"person B:    {card.get('name_b') or '(unnamed)'}",
              f"consent:     {card.get('consent') or '(none: kaokae export refuses until one is added)'}",
