@@ -244,3 +244,15 @@ def test_folder_through_onnxruntime_is_cached_and_follows_the_checkpoint(setup, 
     torch_model = SwapModel(folder, device="cpu", precision="fp32")
     assert np.abs(again(faces)[0].astype(int) - torch_model(faces)[0]).max() <= 1
     assert np.abs(again(faces)[0].astype(int) - before).max() > 0
+
+
+def test_a_damaged_card_is_refused_on_load(setup, tmp_path, capfd):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(setup["model"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    for bad in ({"consent": 5}, {"owner": "x"}, "not an object"):
+        (folder / "config.json").write_text(json.dumps({**config, "card": bad}))
+        code, _, err = cli(capfd, "model", "info", folder)
+        assert code == 2 and err.count("\n") == 1 and "card" in err, err
