@@ -4,19 +4,25 @@ lives in its own module here and registers itself with `register(subparsers)`.""
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
-from kaokae import __version__
+from kaokae import __version__, options
 from kaokae.errors import KaokaeError
 from kaokae.progress import set_quiet
 
 # Order is the pipeline's order, which is also the order `kaokae --help` lists them in.
-COMMAND_MODULES = ["media", "extract", "train", "model", "convert", "swap", "demo", "evaluate", "provenance"]
+COMMAND_MODULES = ["media", "extract", "train", "model", "convert", "swap", "demo", "evaluate", "provenance", "config"]
+CONFIGURABLE: dict[str, type] = {}  # command -> its options type: the commands that read --config FILE.toml
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with code 2 and a one-line `kaokae: error: ...` (its default shows the usage too)."""
 
     def error(self, message: str):
+        # "argument --preset: invalid choice: 'quick' (choose from ...)" -> "unknown --preset: invalid choice: ..."
+        if message.startswith("argument ") and ": invalid choice: " in message:
+            message = "unknown " + message.removeprefix("argument ").replace("'", "").replace(
+                ": invalid choice: ", ": invalid choice: '", 1).replace(" (choose", "' (choose", 1)
         print(f"kaokae: error: {message}", file=sys.stderr)
         raise SystemExit(2)
 
@@ -38,6 +44,16 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines (errors and warnings still print)")
 
 
+def add_options(parser: argparse.ArgumentParser, command: str, cls, config: bool = True, **kwargs) -> None:
+    """The command's typed options (kaokae.options) as flags, and --config FILE.toml to read them from a file."""
+    options.add_options(parser, cls, **kwargs)
+    if config:
+        CONFIGURABLE[command] = cls
+        parser.add_argument("--config", type=Path, metavar="FILE.toml",
+                            help=f"read options from a TOML file (keys as in `kaokae config show {command}`); "
+                                 "flags given win")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -47,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     set_quiet(getattr(args, "quiet", False))
     try:
         return args.run(args) or 0
+    except options.OptionError as e:  # named as the flag the user types
+        print(f"kaokae: error: {e.render('--' + options.flag_name(e.name))}", file=sys.stderr)
+        return e.exit_code
     except KaokaeError as e:
         print(f"kaokae: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -3,7 +3,9 @@
 import argparse
 from pathlib import Path
 
-from kaokae.cli import add_quiet
+from kaokae.cli import add_options, add_quiet
+from kaokae.extract.options import ExtractOptions
+from kaokae.options import from_args
 from kaokae.progress import info
 
 
@@ -19,31 +21,9 @@ def register(subparsers) -> None:
                    help="video files, image files or folders of images")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="FACESET",
                    help="faceset folder to write")
-    p.add_argument("--size", type=int, default=256,
-                   help="side of the aligned square faces in pixels (default 256)")
-    p.add_argument("--centering", choices=["face", "head", "whole_face"], default="face",
-                   help="face: the face fills the square (what swap models train on); head: zoomed out so "
-                        "hair, ears and chin fit; whole_face: DeepFaceLab's whole-face crop, for models that will be "
-                        "exported to .dfm and run in DeepFaceLive or FaceFusion (default face)")
-    add_detection_arguments(p)
-    p.add_argument("--every", type=int, default=1, metavar="N",
-                   help="search every N-th frame of videos and image folders only (default 1)")
-    p.add_argument("--identity", action="store_true",
-                   help="store a 128-D identity embedding for every face (dlib ResNet; ~0.1-0.2 s per face)")
-    p.add_argument("--only", nargs="+", type=Path, metavar="REF", default=[],
-                   help="keep only faces of the person in these photos (give it after the inputs); other "
-                        "people's faces go to rejected/. Checked on each track's first face and every 10 "
-                        "searched frames")
-    p.add_argument("--threshold", type=float, default=0.6,
-                   help="--only: identity distance at or below which a face counts as the same person "
-                        "(default 0.6)")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--append", action="store_const", const="append", dest="mode",
-                      help="add to an existing faceset (same --size and --centering)")
-    mode.add_argument("--overwrite", action="store_const", const="overwrite", dest="mode",
-                      help="replace an existing faceset (the old one stays until the new one is complete)")
+    add_options(p, "extract", ExtractOptions)
     add_quiet(p)
-    p.set_defaults(run=run_extract, mode="new")
+    p.set_defaults(run=run_extract)
 
     fs = subparsers.add_parser(
         "faceset", help="inspect, sort and filter a faceset",
@@ -94,14 +74,9 @@ def register(subparsers) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    from kaokae.extract import ExtractOptions, extract
+    from kaokae.extract import extract
 
-    options = ExtractOptions(
-        size=args.size, centering=args.centering, detector=args.detector, max_faces=args.max_faces,
-        min_size=args.min_size, min_score=args.min_score, every=args.every,
-        redetect_every=args.redetect_every, smooth=args.smooth, identity=args.identity, only=args.only,
-        threshold=args.threshold, mode=args.mode)
-    result = extract(args.inputs, args.output, options)
+    result = extract(args.inputs, args.output, from_args(ExtractOptions, args))
     info(result.summary())
     return 0
 
@@ -130,21 +105,3 @@ def run_filter(args: argparse.Namespace) -> int:
     info(f"moved {sum(counts.values())} faces into rejected/ ({moved}); {len(fs)} faces left in {fs.path}")
     return 0
 
-
-def add_detection_arguments(parser) -> None:
-    """How faces are found and tracked: the same options, and the same code, for extract and convert."""
-    parser.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
-                        help="BlazeFace model: short range (near faces), full range (far faces), or auto (both on "
-                             "the whole frame, plus the full-range model on tiles to find small faces; default)")
-    parser.add_argument("--max-faces", type=int, default=10, metavar="N",
-                        help="at most N faces per frame (default 10)")
-    parser.add_argument("--min-size", type=float, default=0.0, metavar="PX",
-                        help="ignore faces smaller than PX pixels (longer side of the face box; default 0). A "
-                             "larger value also skips the tile passes that look for small faces, which is faster")
-    parser.add_argument("--min-score", type=float, default=0.5, metavar="S",
-                        help="detector confidence threshold, 0-1 (default 0.5)")
-    parser.add_argument("--redetect-every", type=int, default=10, metavar="N",
-                        help="videos: run the detector every N frames (and at scene cuts); in between faces are "
-                             "tracked from the previous frame's landmarks, which is faster (default 10)")
-    parser.add_argument("--no-smooth", dest="smooth", action="store_false",
-                        help="videos: no temporal smoothing of landmarks (smoothing steadies the aligned faces)")

@@ -3,9 +3,11 @@
 import argparse
 import json
 
-from kaokae.cli import add_quiet
-from kaokae.media import PRESETS, probe
+from kaokae.cli import add_options, add_quiet
+from kaokae.media import probe
+from kaokae.media.options import EncodeOptions
 from kaokae.media.tools import assemble_video, describe, extract_frames, format_info
+from kaokae.options import from_args
 
 
 def register(subparsers) -> None:
@@ -44,10 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--audio-from", metavar="MEDIA",
                    help="copy the audio of this file (video or audio) unchanged; re-encoded to AAC only where the "
                         "container cannot hold it")
-    p.add_argument("--crf", type=int, default=18, help="x264 quality, 0-51, lower is better (default 18, visually "
-                                                       "lossless)")
-    p.add_argument("--preset", choices=PRESETS, default="medium", metavar="PRESET",
-                   help=f"x264 speed/size trade-off: {', '.join(PRESETS)} (default medium)")
+    add_options(p, "assemble", EncodeOptions, config=False)
     add_quiet(p)
     p.set_defaults(run=run_assemble)
 
@@ -65,6 +64,7 @@ def run_frames(args: argparse.Namespace) -> int:
 
 
 def run_assemble(args: argparse.Namespace) -> int:
-    assemble_video(args.folder, args.output, fps=args.fps, audio_from=args.audio_from, crf=args.crf,
-                   preset=args.preset)
+    encode = from_args(EncodeOptions, args)
+    assemble_video(args.folder, args.output, fps=args.fps, audio_from=args.audio_from, crf=encode.crf,
+                   preset=encode.preset)
     return 0

@@ -1,11 +1,8 @@
 """`kaokae swap`: the classic, training-free face swap from one or more photos."""
 
-from pathlib import Path
-
-from kaokae.cli import add_quiet
-from kaokae.cli.provenance import add_label_arguments
-from kaokae.composite import BLEND_METHODS, COLOUR_METHODS
-from kaokae.media import PRESETS
+from kaokae.cli import add_options, add_quiet
+from kaokae.options import from_args
+from kaokae.swap.options import SwapOptions
 
 
 def register(subparsers) -> None:
@@ -27,37 +24,13 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="where to write the result: an image file for an image target (.png, .jpg...), a folder "
                         "for a folder (PNG, same names), a video file for a video (.mp4, .mov, .mkv, .m4v)")
-    p.add_argument("--only", nargs="+", type=Path, metavar="REF", default=[],
-                   help="swap only the faces of the person in these photos (dlib face identity); others stay as "
-                        "they are")
-    p.add_argument("--only-threshold", type=float, default=0.6, metavar="D",
-                   help="with --only: identity distance at or below which a face counts as that person (lower is stricter; default 0.6)")
-    p.add_argument("--blend", choices=BLEND_METHODS, default="poisson",
-                   help="poisson: the face takes the frame's lighting at its edge (gradient-domain cloning); "
-                        "feather: a plain soft-edged paste (default poisson)")
-    p.add_argument("--colour", choices=COLOUR_METHODS, default="lab",
-                   help="colour correction inside the mask: lab moves the face's mean and spread of each LAB "
-                        "channel to the target face's; hist matches their histograms; none keeps the photo's colours (default lab)")
-    p.add_argument("--erode", type=float, default=0.0, metavar="F",
-                   help="shrink the mask from the face mesh's outline by this fraction of the face's size (0 to 0.3, default 0)")
-    p.add_argument("--feather", type=float, default=0.08, metavar="F",
-                   help="width of the mask's soft edge as a fraction of the face's size (0 to 0.3, default 0.08)")
-    p.add_argument("--no-smooth", dest="smooth", action="store_false",
-                   help="video: do not smooth the face landmarks (One-Euro filter) and colour correction over time")
-    p.add_argument("--crf", type=int, default=18, help="video: H.264 quality, 0-51, lower is better (default 18)")
-    p.add_argument("--preset", choices=PRESETS, default="veryfast", metavar="PRESET",
-                   help="video: H.264 speed preset: ultrafast ... veryslow (slower ones make smaller files at the same quality; default veryfast)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    add_label_arguments(p)
+    add_options(p, "swap", SwapOptions)
     add_quiet(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from kaokae.swap import SwapSettings, swap_media
+    from kaokae.swap import swap_media
 
-    settings = SwapSettings(blend=args.blend, colour=args.colour, erode=args.erode, feather=args.feather)
-    swap_media(args.source, args.target, args.output, only=args.only, only_threshold=args.only_threshold,
-               settings=settings, smooth=args.smooth, crf=args.crf, preset=args.preset, overwrite=args.overwrite,
-               watermark=not args.no_watermark, c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
+    swap_media(args.source, args.target, args.output, options=from_args(SwapOptions, args))
     return 0

@@ -8,12 +8,13 @@ The pipeline (kaokae.convert.pipeline) aligns each face like extract, runs the m
 and blends it back (kaokae.composite), and writes through kaokae.media with the source's audio.
 """
 
-from kaokae.convert.locate import DetectOptions
-from kaokae.convert.model import DIRECTIONS, SwapModel, pick_device
-from kaokae.convert.paste import MASKS, PasteOptions, paste_face
-from kaokae.convert.pipeline import Converter, ConvertOptions, ConvertResult, Swapped, convert
+from kaokae import lazy
 
-__all__ = [
-    "DIRECTIONS", "MASKS", "ConvertOptions", "ConvertResult", "Converter", "DetectOptions", "PasteOptions",
-    "SwapModel", "Swapped", "convert", "paste_face", "pick_device",
-]
+# PyTorch loads on first use, not when the CLI reads the option definitions (kaokae.convert.options)
+__getattr__, __all__ = lazy.exports("kaokae.convert", {
+    "options": ["ConvertOptions", "DIRECTIONS", "MASKS"],
+    "locate": ["DetectOptions"],
+    "model": ["SwapModel", "pick_device"],
+    "paste": ["PasteOptions", "paste_face"],
+    "pipeline": ["Converter", "ConvertResult", "Swapped", "convert"],
+})

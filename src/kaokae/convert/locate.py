@@ -10,8 +10,10 @@ import numpy as np
 
 from kaokae.convert.geometry import compose
 from kaokae.errors import KaokaeError
-from kaokae.faces import Face, FaceFinder, align_matrix
+from kaokae.faces import Face, align_matrix
+from kaokae.faces.options import DetectOptions
 from kaokae.faces.align import FRAMING, PIVOT, reframe_matrix
+from kaokae.faces.track import face_stream
 from kaokae.faceset import FaceSet
 from kaokae.media import MediaInfo
 
@@ -25,38 +27,18 @@ class FoundFace:
     identity: np.ndarray | None = None  # a stored 128-D embedding, when the alignments hold one
 
 
-@dataclass
-class DetectOptions:
-    detector: str = "auto"
-    max_faces: int = 10
-    min_size: float = 0.0
-    min_score: float = 0.5
-    redetect_every: int = 10
-    smooth: bool = True
-
-    def finder(self) -> FaceFinder:
-        return FaceFinder(self.max_faces, self.min_size, self.min_score, self.detector)
-
-
 class DetectedFaces:
     """Faces found on each frame like extract finds them: videos through the tracker (track ids, One-Euro smoothed
     landmarks), images and folders one by one."""
 
     def __init__(self, info: MediaInfo, face_size: int, centering: str, options: DetectOptions):
-        from kaokae.faces.track import FaceTracker
-
         self.face_size, self.centering = face_size, centering
         self.finder = options.finder()
-        self.tracker = None
-        if info.kind == "video":
-            self.tracker = FaceTracker(self.finder, redetect_every=options.redetect_every, smoothing=options.smooth,
-                                       fps=float(info.fps or 30))
+        self.find_faces = face_stream(info.kind, self.finder, options.redetect_every, options.smooth,
+                                      float(info.fps or 30))
 
     def __call__(self, frame) -> list[FoundFace]:
-        if self.tracker is None:
-            found = [(None, face) for face in self.finder.find(frame.image)]
-        else:
-            found = [(t.track_id, t.face) for t in self.tracker.update(frame.image, frame.time)]
+        found = self.find_faces(frame.image, frame.time)
         return [FoundFace(face, align_matrix(face.landmarks, self.face_size, self.centering), self.face_size, track)
                 for track, face in found]
 

@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kaokae.convert.options import DIRECTIONS
 from kaokae.errors import KaokaeError
-
-DIRECTIONS = ("a2b", "b2a")
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -17,8 +17,7 @@ from kaokae.composite import (
     soft_edge,
 )
 from kaokae.convert.geometry import compose, coverage, paste_box, resize_matrix, warp_back
-
-MASKS = ("both", "hull", "learned")
+from kaokae.convert.options import MASKS  # noqa: F401  (kept importable here)
 
 
 @dataclass

@@ -11,60 +11,28 @@ without a face passes through untouched.
 import contextlib
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kaokae import progress
-from kaokae.composite import BLEND_METHODS, COLOUR_METHODS, TableSmoother
+from kaokae.composite import TableSmoother
 from kaokae.convert.geometry import model_input
-from kaokae.convert.locate import (
-    DetectedFaces,
-    DetectOptions,
-    FoundFace,
-    alignments_beside,
-    stored_faces,
-)
-from kaokae.convert.model import DIRECTIONS, SwapModel, open_model
+from kaokae.convert.locate import DetectedFaces, FoundFace, alignments_beside, stored_faces
+from kaokae.convert.model import SwapModel, open_model
+from kaokae.convert.options import ConvertOptions
 from kaokae.convert.output import Preview, preview_path
-from kaokae.convert.paste import MASKS, PasteOptions, model_matrix, paste_face
+from kaokae.convert.paste import PasteOptions, model_matrix, paste_face
 from kaokae.errors import KaokaeError
 from kaokae.faces.identity import PersonFilter
-from kaokae.media import PRESETS, Frame, MediaInfo, open_media, probe
+from kaokae.media import Frame, MediaInfo, open_media, probe
 from kaokae.media.output import check_output
+from kaokae.options import check
 from kaokae.provenance import Labeller, file_sha256
 from kaokae.provenance.output import open_labelled_output
 from kaokae.threads import background
 from kaokae.train.card import model_names
-
-
-@dataclass
-class ConvertOptions:
-    direction: str = "a2b"  # "a2b": A's frames get B's face; "b2a" the other way
-    mask: str | None = None  # "hull" | "learned" | "both"; None: "both" when the model learned a mask, else "hull"
-    erode: float = 0.0  # fractions of the face's size (see kaokae.convert.paste.PasteOptions)
-    feather: float = 0.08
-    colour: str = "lab"
-    blend: str = "poisson"
-    keep_mouth: bool = False
-    batch_size: int = 8  # faces per model call
-    prediction_ema: float = 0.0  # share of the previous frames' prediction kept along a track (0: off)
-    only: list[Path] = field(default_factory=list)  # swap only faces of the person in these photos
-    threshold: float = 0.6  # --only: identity distance at or below which a face is that person
-    alignments: Path | None = None  # faceset holding this input's alignments; None: look beside the input
-    use_alignments: bool = True  # False: always detect (ignore any faceset beside the input)
-    detect: DetectOptions = field(default_factory=DetectOptions)
-    preview: int = 0  # frames in the preview PNG (0: none)
-    crf: int = 18
-    preset: str = "medium"
-    device: str = "auto"
-    precision: str = "auto"  # "auto" | "bf16" | "fp32" (see kaokae.train.precision)
-    runtime: str = "torch"  # what runs a model folder: "torch" | "onnxruntime" (see kaokae.convert.model.RUNTIMES)
-    overwrite: bool = False
-    watermark: bool = True  # the invisible watermark (the metadata label is always written)
-    c2pa_cert: Path | None = None  # sign a C2PA manifest into the output with this certificate chain and key
-    c2pa_key: Path | None = None
 
 
 @dataclass
@@ -104,35 +72,8 @@ class Swapped:
 
 
 def check_options(o: ConvertOptions, model: SwapModel | None = None) -> None:
-    if o.direction not in DIRECTIONS:
-        raise KaokaeError(f"--direction must be one of {', '.join(DIRECTIONS)}, not {o.direction!r}")
-    if o.mask is not None and o.mask not in MASKS:
-        raise KaokaeError(f"--mask must be one of {', '.join(MASKS)}, not {o.mask!r}")
-    if o.colour not in COLOUR_METHODS:
-        raise KaokaeError(f"--colour must be one of {', '.join(COLOUR_METHODS)}, not {o.colour!r}")
-    if o.blend not in BLEND_METHODS:
-        raise KaokaeError(f"--blend must be one of {', '.join(BLEND_METHODS)}, not {o.blend!r}")
-    if not -0.5 <= o.erode <= 0.5:
-        raise KaokaeError(f"--erode must be between -0.5 and 0.5 (a fraction of the face's size), not {o.erode}")
-    if not 0 <= o.feather <= 0.5:
-        raise KaokaeError(f"--feather must be between 0 and 0.5 (a fraction of the face's size), not {o.feather}")
-    if o.batch_size < 1:
-        raise KaokaeError(f"--batch-size must be 1 or more, not {o.batch_size}")
-    if not 0 <= o.prediction_ema < 1:
-        raise KaokaeError(f"--prediction-ema must be at least 0 and below 1, not {o.prediction_ema}")
-    if o.preview < 0:
-        raise KaokaeError(f"--preview must be 0 or more, not {o.preview}")
-    if not 0 <= o.crf <= 51:
-        raise KaokaeError(f"--crf must be 0-51 (lower is better quality, 18 looks lossless), not {o.crf}")
-    if o.preset not in PRESETS:
-        raise KaokaeError(f"unknown --preset {o.preset!r} (use one of {', '.join(PRESETS)})")
-    if o.threshold <= 0:
-        raise KaokaeError(f"--threshold must be above 0, not {o.threshold}")
-    d = o.detect
-    if d.redetect_every < 1:
-        raise KaokaeError(f"--redetect-every must be 1 or more, not {d.redetect_every}")
-    if d.max_faces < 1:
-        raise KaokaeError(f"--max-faces must be 1 or more, not {d.max_faces}")
+    """The options' own checks (kaokae.options), and whether the model can do what they ask."""
+    check(o)
     if model is not None and o.mask in ("learned", "both") and not model.has_mask:
         raise KaokaeError(f"--mask {o.mask}: this '{model.architecture}' model has no learned mask; use --mask hull")
 

@@ -8,7 +8,11 @@ __all__ = ["ExtractOptions", "ExtractResult", "extract", "FaceSetSummary", "face
 
 def __getattr__(name: str):
     # The pipeline pulls in mediapipe and dlib (a second to import): loaded on use; `faceset info` stays fast.
-    if name in ("ExtractOptions", "ExtractResult", "extract"):
+    if name == "ExtractOptions":
+        from kaokae.extract.options import ExtractOptions
+
+        return ExtractOptions
+    if name in ("ExtractResult", "extract"):
         from kaokae.extract import pipeline
 
         return getattr(pipeline, name)

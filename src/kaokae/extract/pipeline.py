@@ -10,7 +10,7 @@ import math
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -19,33 +19,18 @@ import numpy as np
 from kaokae import progress
 from kaokae.errors import KaokaeError, NothingFoundError
 from kaokae.extract.contact_sheet import SHEET_FACES, TILE, contact_sheet, label_tile
+from kaokae.extract.options import ExtractOptions
 from kaokae.extract.sample import EvenSample
 from kaokae.faces import Face, FaceFinder, align_matrix, sharpness, warp_face
 from kaokae.faces.identity import IdentityEncoder, PersonFilter
 from kaokae.faces.pose import head_pose
-from kaokae.faces.track import FaceTracker
+from kaokae.faces.track import face_stream
 from kaokae.faceset import FaceSet, FaceSetWriter
 from kaokae.media import open_media, probe, write_image
+from kaokae.options import check
 from kaokae.threads import background
 
 REJECT_OTHER_PERSON = "other-person"
-
-
-@dataclass
-class ExtractOptions:
-    size: int = 256
-    centering: str = "face"
-    detector: str = "auto"
-    max_faces: int = 10
-    min_size: float = 0.0
-    min_score: float = 0.5
-    every: int = 1
-    redetect_every: int = 10
-    smooth: bool = True
-    identity: bool = False  # store a 128-D embedding for every face
-    only: list[Path] = field(default_factory=list)  # keep only faces like these reference photos
-    threshold: float = 0.6
-    mode: str = "new"  # "new" | "append" | "overwrite" (see FaceSetWriter)
 
 
 @dataclass
@@ -73,7 +58,7 @@ def extract(inputs: list[str | Path], output: str | Path,
     """Extract every face of `inputs` into the faceset folder `output`. Raises NothingFoundError (nothing
     written) when no face is kept, KaokaeError on bad input."""
     options = options or ExtractOptions()
-    _check_options(options)
+    check(options)
     infos = [probe(path) for path in inputs]  # every input is checked before any work starts
     output = Path(output)
     for info in infos:
@@ -83,7 +68,7 @@ def extract(inputs: list[str | Path], output: str | Path,
     start = time.perf_counter()
 
     with (FaceSetWriter(output, options.size, options.centering, options.mode) as writer,
-          FaceFinder(options.max_faces, options.min_size, options.min_score, options.detector) as finder):
+          options.finder() as finder):
         only = PersonFilter(options.only, finder, options.threshold) if options.only else None
         encoder = only.encoder if only else IdentityEncoder() if options.identity else None
         run = _Run(options, finder, encoder, only)
@@ -96,19 +81,6 @@ def extract(inputs: list[str | Path], output: str | Path,
     write_image(faceset.path / "contact_sheet.png", run.sheet(len(infos)))
     return ExtractResult(faceset, run.frames, run.kept, run.rejected, time.perf_counter() - start, len(infos),
                          bool(options.only))
-
-
-def _check_options(o: ExtractOptions) -> None:
-    if o.every < 1:
-        raise KaokaeError(f"--every must be 1 or more, not {o.every}")
-    if o.redetect_every < 1:
-        raise KaokaeError(f"--redetect-every must be 1 or more, not {o.redetect_every}")
-    if o.max_faces < 1:
-        raise KaokaeError(f"--max-faces must be 1 or more, not {o.max_faces}")
-    if not 0 <= o.min_score <= 1:
-        raise KaokaeError(f"--min-score must be between 0 and 1, not {o.min_score}")
-    if o.threshold <= 0:
-        raise KaokaeError(f"--threshold must be above 0, not {o.threshold}")
 
 
 def plural(n: int, noun: str) -> str:
@@ -156,10 +128,7 @@ class _Run:
     def source(self, writer: FaceSetWriter, info, bar) -> None:
         o = self.options
         source_index = writer.add_source(info)
-        tracker = None
-        if info.kind == "video":
-            tracker = FaceTracker(self.finder, redetect_every=o.redetect_every, smoothing=o.smooth,
-                                  fps=float(info.fps or 30))
+        find_faces = face_stream(info.kind, self.finder, o.redetect_every, o.smooth, float(info.fps or 30))
         if self.only:
             self.only.forget_tracks()
         found = searched = 0
@@ -167,10 +136,7 @@ class _Run:
               ThreadPoolExecutor(2, thread_name_prefix="kaokae-align") as pool):
             for frame in background(reader.frames(every=o.every), depth=8, name="kaokae-decode"):
                 rgb = frame.image
-                if tracker is not None:
-                    faces = [(t.track_id, t.face) for t in tracker.update(rgb, frame.time)]
-                else:
-                    faces = [(None, face) for face in self.finder.find(rgb)]
+                faces = find_faces(rgb, frame.time)
                 for track_id, face in faces:
                     identity, reason = self._identity(rgb, face, track_id)
                     measured = pool.submit(measure, rgb, face.landmarks, o.size, o.centering)

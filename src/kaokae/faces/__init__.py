@@ -12,23 +12,15 @@ Identity: `IdentityEncoder().embed(rgb, face)` -> (128,); `identity_distance(a, 
 Head pose: `head_pose(face.landmarks, (width, height))` -> (yaw, pitch, roll) degrees.
 """
 
-from kaokae.faces.align import (
-    CENTERINGS,
-    align_matrix,
-    canonical_points,
-    sharpness,
-    transform_points,
-    warp_face,
-)
-from kaokae.faces.detect import DETECTORS
-from kaokae.faces.finder import Face, FaceFinder
-from kaokae.faces.identity import DEFAULT_THRESHOLD, IdentityEncoder, identity_distance
-from kaokae.faces.landmarks import MESH_POINTS, MESH_TO_68
-from kaokae.faces.pose import head_pose
-from kaokae.faces.track import FaceTracker, OneEuroFilter, TrackedFace
+from kaokae import lazy
 
-__all__ = [
-    "CENTERINGS", "DEFAULT_THRESHOLD", "DETECTORS", "MESH_POINTS", "MESH_TO_68", "Face", "FaceFinder", "FaceTracker",
-    "IdentityEncoder", "OneEuroFilter", "TrackedFace", "align_matrix", "canonical_points", "head_pose",
-    "identity_distance", "sharpness", "transform_points", "warp_face",
-]
+# mediapipe and dlib load on first use, not when the CLI starts or reads the option definitions (kaokae.faces.options)
+__getattr__, __all__ = lazy.exports("kaokae.faces", {
+    "align": ["CENTERINGS", "align_matrix", "canonical_points", "sharpness", "transform_points", "warp_face"],
+    "detect": ["DETECTORS"],
+    "finder": ["Face", "FaceFinder"],
+    "identity": ["DEFAULT_THRESHOLD", "IdentityEncoder", "identity_distance"],
+    "landmarks": ["MESH_POINTS", "MESH_TO_68"],
+    "pose": ["head_pose"],
+    "track": ["FaceTracker", "OneEuroFilter", "TrackedFace", "face_stream"],
+})

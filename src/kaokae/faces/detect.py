@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
-import mediapipe as mp
 import numpy as np
 
 from kaokae.errors import KaokaeError
+from kaokae.registry import Registry
 
-DETECTORS = ("auto", "short", "full")
+# mediapipe loads in a second: imported where a model starts, so that the CLI's start-up (and --help) stays fast.
+DETECTORS = Registry("detector")
+DETECTORS.add("auto", "both models on the whole frame, plus the full-range model on tiles to find small faces",
+              rank=0)
+DETECTORS.add("short", "the short-range model (near faces) everywhere", rank=1)
+DETECTORS.add("full", "the full-range model (far faces) everywhere", rank=2)
 
 
 @contextlib.contextmanager
@@ -82,6 +87,8 @@ class BlazeFace:
             raise ValueError(f"unknown BlazeFace model {model!r}")
         self.model = model
         self.min_score = min_score
+        import mediapipe as mp
+
         self._mp = Solution(lambda: mp.solutions.face_detection.FaceDetection(
             model_selection=0 if model == "short" else 1, min_detection_confidence=min_score))
 
@@ -173,7 +180,7 @@ class MultiPassDetector:
 
     def __init__(self, detector: str = "auto", min_score: float = 0.5, min_face: float = 0.0, min_tile: int = 320):
         if detector not in DETECTORS:
-            raise KaokaeError(f"unknown detector {detector!r}: choose from {', '.join(DETECTORS)}")
+            raise KaokaeError(f"unknown detector {detector!r}: choose from {', '.join(DETECTORS.names())}")
         self.detector = detector
         self.min_face = min_face
         self.min_tile = min_tile

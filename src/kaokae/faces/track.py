@@ -202,3 +202,13 @@ class FaceTracker:
                 continue
             kept.append(track)
         return kept
+
+
+def face_stream(kind: str, finder: FaceFinder, redetect_every: int = 10, smooth: bool = True, fps: float = 30.0):
+    """`faces(rgb, t) -> [(track_id, Face)]` for each frame of a medium of this kind: a video's faces are tracked
+    (track ids, smoothed landmarks), a still's are found one by one (track_id None). The one place that decides
+    tracker or finder, for extract, convert and swap alike."""
+    if kind == "video":
+        tracker = FaceTracker(finder, redetect_every=redetect_every, smoothing=smooth, fps=fps)
+        return lambda rgb, t=None: [(tracked.track_id, tracked.face) for tracked in tracker.update(rgb, t)]
+    return lambda rgb, t=None: [(None, face) for face in finder.find(rgb)]

@@ -1,22 +1,21 @@
 """`kaokae swap`: the classic swap over a whole image, folder of images or video, frames streamed one at a time."""
 
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaokae.errors import KaokaeError
-from kaokae.faces import FaceFinder
-from kaokae.faces.identity import DEFAULT_THRESHOLD, PersonFilter
-from kaokae.faces.track import FaceTracker
+from kaokae.faces.identity import PersonFilter
+from kaokae.faces.track import face_stream
 from kaokae.media import Frame, open_media
 from kaokae.media.output import check_output
+from kaokae.options import check
 from kaokae.progress import info, track, warn
 from kaokae.provenance import Labeller, file_sha256
 from kaokae.provenance.output import open_labelled_output
+from kaokae.swap.options import SwapOptions
 from kaokae.swap.swapper import FaceSwapper, SwapSettings, load_sources
 from kaokae.threads import background
-
-REDETECT_EVERY = 10  # video: full detection every N frames picks up faces that enter; between, faces are tracked
 
 
 @dataclass
@@ -27,37 +26,38 @@ class SwapReport:
     faces_skipped: int = 0  # faces left alone by --only
 
 
-def swap_media(sources: list[str | Path], target: str | Path, output: str | Path, *,
-               only: str | Path | Sequence[str | Path] | None = None,
-               only_threshold: float = DEFAULT_THRESHOLD, settings: SwapSettings | None = None, smooth: bool = True,
-               crf: int = 18, preset: str = "veryfast", overwrite: bool = False, watermark: bool = True,
-               c2pa_cert: str | Path | None = None, c2pa_key: str | Path | None = None) -> SwapReport:
+def swap_media(sources: list[str | Path], target: str | Path, output: str | Path,
+               options: SwapOptions | None = None, **values) -> SwapReport:
     """Swap the faces of `target` (image, folder or video) with the source photos' face and write `output`.
 
-    Frames without a face are written unchanged; a video keeps every frame, its timing and its audio. On video, faces
-    are tracked: their landmarks are smoothed over time (One-Euro filter), and so is each face's colour correction
-    when `smooth`. With `only` (one or more photos of one person), only that person's faces are swapped
-    (kaokae.faces.identity.PersonFilter). The output is labelled as synthetic (kaokae.provenance): metadata, and the
-    invisible watermark unless `watermark` is False; a C2PA manifest with `c2pa_cert`/`c2pa_key`. Its model id is the
-    first source photo's sha256.
+    `options` (or its fields as keywords: `preset="veryfast"`) say how. Frames without a face are written unchanged;
+    a video keeps every frame, its timing and its audio. On video, faces are tracked: their landmarks are smoothed
+    over time (One-Euro filter), and so is each face's colour correction, unless `smooth` is off. With `only` (one
+    or more photos of one person), only that person's faces are swapped (kaokae.faces.identity.PersonFilter). The
+    output is labelled as synthetic (kaokae.provenance): metadata, and the invisible watermark unless `watermark`
+    is off; a C2PA manifest with `c2pa_cert`/`c2pa_key`. Its model id is the first source photo's sha256.
     """
+    o = dataclasses.replace(options or SwapOptions(), **values)
+    if isinstance(o.only, str | Path):
+        o.only = [o.only]
+    check(o)
+    settings = SwapSettings(blend=o.blend, colour=o.colour, erode=o.erode, feather=o.feather)
     output = Path(output)
-    settings = settings or SwapSettings()
-    if not 0 < only_threshold < 2:
-        raise KaokaeError(f"--only-threshold must be between 0 and 2 (dlib's same-person line is 0.6), got {only_threshold}")
     with open_media(target) as reader:
         media = reader.info
-        check_output(media, output, overwrite)
-        with FaceFinder(max_faces=10) as finder:
-            swapper = FaceSwapper(load_sources(list(sources), finder), settings, smooth_colour=smooth)
+        check_output(media, output, o.overwrite)
+        with o.finder() as finder:
+            swapper = FaceSwapper(load_sources(list(sources), finder), settings, smooth_colour=o.smooth)
             # after load_sources, which reports a missing or unreadable photo in one line
-            labeller = Labeller("kaokae swap", model_id=file_sha256(sources[0]), watermark=watermark,
-                                c2pa_cert=c2pa_cert, c2pa_key=c2pa_key)
-            references = [only] if isinstance(only, str | Path) else list(only or [])
-            identity = PersonFilter(references, finder, only_threshold) if references else None
+            labeller = Labeller("kaokae swap", model_id=file_sha256(sources[0]), watermark=o.watermark,
+                                c2pa_cert=o.c2pa_cert, c2pa_key=o.c2pa_key)
+            references = [o.only] if isinstance(o.only, str | Path) else list(o.only or [])
+            identity = PersonFilter(references, finder, o.threshold) if references else None
             report = SwapReport()
-            frames = background(_swapped_frames(reader, finder, swapper, identity, report, smooth))
-            with open_labelled_output(media, output, labeller, crf=crf, preset=preset, overwrite=overwrite) as writer:
+            faces = face_stream(media.kind, finder, o.redetect_every, o.smooth, float(media.fps or 30))
+            frames = background(_swapped_frames(reader, faces, swapper, identity, report))
+            with open_labelled_output(media, output, labeller, crf=o.crf, preset=o.preset,
+                                      overwrite=o.overwrite) as writer:
                 for frame in track(frames, total=media.frame_count, desc="swap"):
                     writer.write(frame.image, frame)
             report.frames = writer.frames
@@ -72,17 +72,13 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
     return report
 
 
-def _swapped_frames(reader, finder: FaceFinder, swapper: FaceSwapper, identity: PersonFilter | None,
-                    report: SwapReport, smooth: bool) -> Iterator[Frame]:
+def _swapped_frames(reader, find_faces, swapper: FaceSwapper, identity: PersonFilter | None,
+                    report: SwapReport) -> Iterator[Frame]:
     video = reader.info.kind == "video"
-    tracker = FaceTracker(finder, redetect_every=REDETECT_EVERY, smoothing=smooth,
-                          fps=float(reader.info.fps or 30)) if video else None
     for frame in reader:
-        if tracker is not None:
-            faces = [(t.track_id, t.face) for t in tracker.update(frame.image, frame.time)]
+        faces = find_faces(frame.image, frame.time)
+        if video:
             swapper.forget_except(key for key, _ in faces)
-        else:
-            faces = [(None, face) for face in finder.find(frame.image)]
         image, swapped = frame.image, 0
         for key, face in faces:
             if identity is not None and not identity.check(frame.image, face, key, frame.index).same:

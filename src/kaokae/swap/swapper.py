@@ -8,8 +8,6 @@ import cv2
 import numpy as np
 
 from kaokae.composite import (
-    BLEND_METHODS,
-    COLOUR_METHODS,
     TableSmoother,
     blend,
     correct_colour,
@@ -18,6 +16,7 @@ from kaokae.composite import (
     face_size,
     intersect,
 )
+from kaokae.composite.options import CompositeOptions
 from kaokae.errors import KaokaeError
 from kaokae.faces import FaceFinder
 from kaokae.faces.pose import head_pose
@@ -31,26 +30,11 @@ SWITCH_MARGIN = 5.0
 
 
 @dataclass
-class SwapSettings:
-    """How a face is pasted. erode and feather are fractions of the face's size (the longer side of its landmarks'
-    bounding box)."""
+class SwapSettings(CompositeOptions):
+    """How a face is pasted (checked with the swap's options: kaokae.swap.options). erode and feather are fractions
+    of the face's size (the longer side of its landmarks' bounding box)."""
 
-    blend: str = "poisson"
-    colour: str = "lab"
-    erode: float = 0.0
-    feather: float = 0.08
     mouth_feather: float = 0.02
-
-    def __post_init__(self):
-        if self.blend not in BLEND_METHODS:
-            raise KaokaeError(f"unknown blend '{self.blend}' (use {' or '.join(BLEND_METHODS)})")
-        if self.colour not in COLOUR_METHODS:
-            raise KaokaeError(f"unknown colour correction '{self.colour}' (use {', '.join(COLOUR_METHODS)})")
-        if not 0 <= self.erode < 0.3:
-            raise KaokaeError(f"erode must be from 0 to 0.3 of the face's size, got {self.erode} (the swap cannot "
-                              "grow past the face mesh's outline)")
-        if not 0 <= self.feather <= 0.3:
-            raise KaokaeError(f"feather must be from 0 to 0.3 of the face's size, got {self.feather}")
 
 
 def yaw_pitch(landmarks: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:

@@ -7,8 +7,12 @@
 See kaokae.train.checkpoint for the model folder and `kaokae train --help` for training.
 """
 
-from kaokae.train.checkpoint import ModelConfig, load_model
-from kaokae.train.models import MODELS, flops_per_sample
-from kaokae.train.trainer import Run, TrainConfig, train
+from kaokae import lazy
 
-__all__ = ["MODELS", "ModelConfig", "Run", "TrainConfig", "flops_per_sample", "load_model", "train"]
+# PyTorch loads on first use, not when the CLI reads the option definitions (kaokae.train.options)
+__getattr__, __all__ = lazy.exports("kaokae.train", {
+    "checkpoint": ["ModelConfig", "load_model"],
+    "models": ["MODELS", "flops_per_sample"],
+    "options": ["TrainOptions"],
+    "trainer": ["Run", "TrainConfig", "train"],
+})

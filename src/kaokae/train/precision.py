@@ -8,21 +8,32 @@ Native bf16: NVIDIA GPUs from Ampere on (tensor cores, cuDNN's NHWC kernels), an
 (ONEDNN_MAX_CPU_ISA), the same bf16 step ran 2.6x to 14x slower than float32: hence float32 on such CPUs.
 """
 
-import torch
+from typing import TYPE_CHECKING
 
 from kaokae.errors import KaokaeError
+from kaokae.registry import Registry
 
-PRECISIONS = ("auto", "bf16", "fp32")
+if TYPE_CHECKING:
+    import torch
+
+# PyTorch is imported where it is used: the option definitions read PRECISIONS without loading it.
+PRECISIONS = Registry("precision")
+PRECISIONS.add("auto", "bf16 where the device computes bf16 natively (NVIDIA Ampere or newer; CPUs with AMX or "
+                       "AVX512-BF16), else fp32", rank=0)
+PRECISIONS.add("bf16", "bf16 autocast with channels-last activations (weights and optimizer state stay fp32)", rank=1)
+PRECISIONS.add("fp32", "full precision everywhere (slower)", rank=2)
 
 
 def check(precision: str) -> None:
     """A user's --precision: a one-line KaokaeError unless it is one of PRECISIONS."""
     if precision not in PRECISIONS:
-        raise KaokaeError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        raise KaokaeError(f"--precision must be one of {', '.join(PRECISIONS.names())}, not {precision!r}")
 
 
-def native_bf16(device: torch.device) -> bool:
+def native_bf16(device: "torch.device") -> bool:
     """Whether `device` computes bf16 natively (faster than float32)."""
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
@@ -31,16 +42,20 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def use_bf16(device: torch.device, precision: str = "auto") -> bool:
+def use_bf16(device: "torch.device", precision: str = "auto") -> bool:
     """`precision` ("auto", "bf16" or "fp32") on `device`: True for bf16 + channels-last, False for float32 NCHW."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS.names())}, not {precision!r}")
     return native_bf16(device) if precision == "auto" else precision == "bf16"
 
 
-def autocast(device: torch.device, bf16: bool):
+def autocast(device: "torch.device", bf16: bool):
+    import torch
+
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-def memory_format(bf16: bool) -> torch.memory_format:
+def memory_format(bf16: bool) -> "torch.memory_format":
+    import torch
+
     return torch.channels_last if bf16 else torch.contiguous_format

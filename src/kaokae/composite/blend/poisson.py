@@ -1,21 +1,10 @@
-"""Blending a new face into a frame crop: a feathered alpha blend, or Poisson (gradient-domain) cloning.
-
-Both take and return crops of one box (see `mask.Box`), so the work is proportional to the face, not the frame.
-Pixels where alpha is 0 come back exactly as they were.
-"""
+"""Poisson: gradient-domain cloning, so the face takes the frame's lighting at its edge."""
 
 import cv2
 import numpy as np
 
-METHODS = ("poisson", "feather")
-
-
-def feather_blend(background: np.ndarray, face: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """background * (1 - alpha) + face * alpha, uint8 in and out."""
-    a = np.asarray(alpha, np.float32)[..., None]
-    out = background.astype(np.float32)
-    out += (face.astype(np.float32) - out) * a
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+from kaokae.composite.blend import BLENDS
+from kaokae.composite.blend.feather import feather_blend
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -40,6 +29,7 @@ def _extend(values: np.ndarray, inside: np.ndarray, rings: int = 2) -> np.ndarra
     return values
 
 
+@BLENDS.register("poisson", "gradient-domain cloning, so lighting follows the frame", rank=0)
 def poisson_blend(background: np.ndarray, face: np.ndarray, alpha: np.ndarray, solve_size: int | None = 80
                   ) -> np.ndarray:
     """Poisson cloning: the face's gradients inside alpha > 0, with the background as the boundary condition, so
@@ -88,11 +78,3 @@ def poisson_blend(background: np.ndarray, face: np.ndarray, alpha: np.ndarray, s
     out = background.copy()
     out[y0:y1, x0:x1] = np.clip(np.rint(source + correction), 0, 255).astype(np.uint8)
     return feather_blend(background, out, alpha)
-
-
-def blend(background: np.ndarray, face: np.ndarray, alpha: np.ndarray, method: str = "poisson") -> np.ndarray:
-    if method == "poisson":
-        return poisson_blend(background, face, alpha)
-    if method == "feather":
-        return feather_blend(background, face, alpha)
-    raise ValueError(f"unknown blend method {method!r}; choose from {', '.join(METHODS)}")

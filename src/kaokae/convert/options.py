@@ -1,0 +1,53 @@
+"""The options of `kaokae convert`: its own, plus the detection, composite, encoder and label options it shares
+with extract and swap."""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kaokae.composite.options import CompositeOptions
+from kaokae.faces.options import DetectOptions, PersonOptions
+from kaokae.media.options import EncodeOptions
+from kaokae.options import option
+from kaokae.provenance.options import LabelOptions
+from kaokae.registry import Registry
+from kaokae.train.precision import PRECISIONS
+
+DIRECTIONS = ("a2b", "b2a")
+MASKS = Registry("mask")
+MASKS.add("both", "the intersection of hull and learned", rank=0)
+MASKS.add("hull", "the landmarks' face outline", rank=1)
+MASKS.add("learned", "the model's own mask (hd models)", rank=2)
+
+
+def device_problem(name: str) -> str | None:
+    if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        return None
+    return f"must be auto, cpu, cuda, cuda:N or mps, not {name!r}"
+
+
+@dataclass
+class ConvertOptions(LabelOptions, EncodeOptions, PersonOptions, CompositeOptions):
+    direction: str = option("a2b", "a2b: INPUT shows person A (the first faceset of `kaokae train`) and gets B's "
+                                   "face; b2a: the other way", choices=DIRECTIONS)
+    mask: str | None = option(None, "which pixels take the new face", choices=MASKS.names, group="blending",
+                              default_help="both for a model with a learned mask, else hull")
+    keep_mouth: bool = option(False, "keep the frame's own open mouth (teeth, tongue) instead of the model's",
+                              group="blending")
+    prediction_ema: float = option(0.0, "steady a flickering model: blend each face's prediction with the previous "
+                                        "frames' along its track, W being the previous frames' share (0: off)",
+                                   minimum=0, below=1, metavar="W", group="blending")
+    alignments: Path | None = option(None, "reuse the faces stored by `kaokae extract` for this input instead of "
+                                           "detecting them; the faceset's sources must include INPUT",
+                                     metavar="FACESET", default_help="a faceset named after the input beside it",
+                                     group="faces")
+    use_alignments: bool = option(True, "use the faceset named after the input (clip.faceset) when it lies beside "
+                                        "it", flag="--no-alignments", group="faces")
+    detect: DetectOptions = field(default_factory=DetectOptions)
+    preview: int = option(0, "also write OUTPUT-name.preview.png: N frames spread over the input, each as "
+                             "original | swapped | mask", minimum=0, metavar="N", group="output")
+    batch_size: int = option(8, "faces per model call", minimum=1, metavar="N", group="output")
+    device: str = option("auto", "where the model runs: auto (a CUDA or Apple GPU when present, else the CPU), cpu, "
+                                 "cuda, cuda:N, mps", check=device_problem, group="output")
+    precision: str = option("auto", "the model's number format", choices=PRECISIONS.names, group="output")
+    overwrite: bool = option(False, "replace OUTPUT if it exists", group="output")

@@ -1,0 +1,20 @@
+"""The options of `kaokae swap`: the detection, identity, composite, encoder and label options it shares with
+extract and convert."""
+
+from dataclasses import dataclass
+
+from kaokae.composite.options import CompositeOptions
+from kaokae.faces.options import DetectOptions, PersonOptions
+from kaokae.media.options import EncodeOptions
+from kaokae.options import OptionError, option
+from kaokae.provenance.options import LabelOptions
+
+
+@dataclass
+class SwapOptions(LabelOptions, EncodeOptions, CompositeOptions, PersonOptions, DetectOptions):
+    overwrite: bool = option(False, "replace an existing output", group="output")
+
+    def validate(self) -> None:
+        if self.erode < 0:  # the warped photo covers the face mesh's outline and nothing beyond it
+            raise OptionError("erode", f"must be from 0 to 0.5 of the face's size in a swap, not {self.erode} (the "
+                                       "swap cannot grow past the face mesh's outline)")

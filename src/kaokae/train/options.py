@@ -1,0 +1,76 @@
+"""The options of `kaokae train`. Model options are fixed when the model folder is created; training settings are
+stored in it (given again, they replace the stored value); run options are chosen per run. None: the folder's
+value, or the default for a new folder."""
+
+import importlib.util
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaokae.options import option
+from kaokae.train.precision import PRECISIONS
+
+MODEL = "model (fixed when the folder is created; a different value is refused later)"
+SETTINGS = "training settings (stored in the folder; given again, they replace the stored value)"
+RUN = "run"
+STORED_SETTINGS = ("batch_size", "lr", "seed", "holdout", "color_transfer", "warp")  # TrainConfig fields
+
+
+def model_names() -> tuple[str, ...]:
+    """The architectures: one module each in kaokae.train.models (listed without loading PyTorch)."""
+    spec = importlib.util.find_spec("kaokae.train.models")
+    return tuple(m.name for m in pkgutil.iter_modules(spec.submodule_search_locations) if not m.name.startswith("_"))
+
+
+def _multiple_of_16(size: int) -> str | None:
+    return None if size % 16 == 0 else f"must be a multiple of 16, not {size}"
+
+
+@dataclass
+class TrainOptions:
+    model: str | None = option(None, "architecture: 'original' (2017 deepfakes, 64 px) or 'hd' (128/256 px, "
+                                     "residual decoders, learned mask)", choices=model_names, fixed=True,
+                               default_help="the folder's, or original", group=MODEL)
+    size: int | None = option(None, "model input/output px, a multiple of 16", above=0, check=_multiple_of_16,
+                              fixed=True, default_help="64 for original, 128 for hd", group=MODEL)
+    width: float | None = option(None, "multiply every layer's channel count (1.0 = the published size; 0.125 = "
+                                       "tiny, for trying things out on a CPU)", above=0, fixed=True,
+                                 default_help="1.0", group=MODEL)
+    iterations: int | None = option(None, "train until the model has done this many iterations in total", above=0,
+                                    exclusive="budget", default_help="until Ctrl-C", group=RUN)
+    minutes: float | None = option(None, "train for this many minutes", above=0, exclusive="budget",
+                                   default_help="until Ctrl-C", group=RUN)
+    batch_size: int | None = option(None, "faces of each person per step, per process", above=0, default_help="16",
+                                    group=SETTINGS)
+    lr: float | None = option(None, "AdamW learning rate", above=0, default_help="5e-05", group=SETTINGS)
+    seed: int | None = option(None, "random seed (initial weights, batches, augmentation)", minimum=0,
+                              default_help="0", group=SETTINGS)
+    holdout: int | None = option(None, "keep the last N faces of each faceset out of training and log their "
+                                       "reconstruction L1 (val_l1_a/b in history.jsonl, dots on loss.png)", minimum=0,
+                                 default_help="0", metavar="N", group=SETTINGS)
+    color_transfer: float | None = option(None, "probability of giving a training face the other person's colours, "
+                                                "so that lighting does not tell them apart", minimum=0, maximum=1,
+                                          metavar="P", default_help="0", group=SETTINGS)
+    warp: float | None = option(None, "strength of the random grid warp of the inputs that teaches the model each "
+                                      "face's shape (control-point std as a fraction of the size; 0 turns it off)",
+                                minimum=0, metavar="STD", default_help="0.025", group=SETTINGS)
+    save_every: int = option(2000, "iterations between checkpoints", above=0, group=RUN)
+    preview_every: int = option(500, "iterations between preview.png and loss.png updates (and held-out L1)",
+                                above=0, group=RUN)
+    keep: int = option(3, "checkpoints kept (older ones are removed)", above=0, group=RUN)
+    device: str = option("auto", "auto: the GPU when there is one, else the CPU", choices=("auto", "cpu", "cuda"),
+                         group=RUN)
+    precision: str = option("auto", "the number format of the model's steps (weights and optimizer state stay "
+                                    "fp32); chosen per run, like --device", choices=PRECISIONS.names, group=RUN)
+    compile: bool = option(False, "torch.compile the model (faster steps on a GPU after a minute or so of "
+                                  "compiling)", group=RUN)
+
+    def run(self, faceset_a: Path, faceset_b: Path, model_dir: Path):
+        """The trainer's Run for these options."""
+        from kaokae.train.trainer import Run
+
+        settings = {key: getattr(self, key) for key in STORED_SETTINGS if getattr(self, key) is not None}
+        return Run(faceset_a, faceset_b, model_dir, architecture=self.model, size=self.size, width=self.width,
+                   settings=settings, iterations=self.iterations, minutes=self.minutes, save_every=self.save_every,
+                   preview_every=self.preview_every, keep=self.keep, device=self.device, precision=self.precision,
+                   compile=self.compile)
