@@ -32,7 +32,7 @@ def test_registry_names_are_the_cli_choices_and_the_config_values(tmp_path):
 
     registries = {"colour": COLOURS.names(), "blend": BLENDS.names(), "detector": DETECTORS.names(),
                   "mask": MASKS.names(), "precision": PRECISIONS.names()}
-    assert set(model_names()) == set(MODELS) and "mkl" in registries["colour"]
+    assert set(model_names()) == set(MODELS)
     parsers = command_parsers()
     assert set(cli.CONFIGURABLE) == {"extract", "train", "convert", "swap"}
     checked = 0
@@ -84,14 +84,14 @@ def test_one_name_per_meaning_across_commands():
 
 def test_config_round_trip(tmp_path, capsys):
     file = tmp_path / "convert.toml"
-    file.write_text('erode = -0.1\ncolour = "mkl"\nonly = ["a.jpg", "b.jpg"]\nmask = "hull"\npreset = "slow"\n'
+    file.write_text('erode = -0.1\ncolour = "hist"\nonly = ["a.jpg", "b.jpg"]\nmask = "hull"\npreset = "slow"\n'
                     'max_faces = 3\nsmooth = false\nbatch_size = 2\n')
     assert main(["config", "show", "convert", "--config", str(file)]) == 0
     shown = capsys.readouterr().out
     (tmp_path / "shown.toml").write_text(shown)
     again = build(ConvertOptions, read_config(tmp_path / "shown.toml", ConvertOptions))
     first = build(ConvertOptions, read_config(file, ConvertOptions))
-    assert again == first and first.detect.max_faces == 3 and not first.detect.smooth and first.colour == "mkl"
+    assert again == first and first.detect.max_faces == 3 and not first.detect.smooth and first.colour == "hist"
     assert main(["config", "show", "convert", "--config", str(tmp_path / "shown.toml")]) == 0
     assert capsys.readouterr().out == shown
     for command, cls in cli.CONFIGURABLE.items():  # the defaults of every command, through TOML and back
