@@ -4,9 +4,8 @@ weights that ship inside the `face_recognition_models` package.
 Two faces are the same person when the Euclidean distance of their embeddings is under DEFAULT_THRESHOLD (0.6, dlib's
 own). dlib aligns the face from 5 points (two corners of each eye and the base of the nose), which come from dlib's
 5-point shape predictor run on the face box ("dlib5", the default) or straight from our 478 landmarks ("mesh").
-Measured on real faces (deepface's test set, face_recognition's knn examples): "dlib5" tells all 300 labelled pairs
-of deepface's master.csv apart (all 561 pairs of 34 images: 100%), "mesh" 299/300 (99.8%); "mesh" is steadier when
-the head is tilted (same image rolled 35 degrees: distance 0.05 on average, 0.09 at most, against 0.07 and 0.19).
+"dlib5" tells labelled pairs apart best, "mesh" is steadier when the head is tilted (docs/benchmarks.md, "Design
+experiments").
 
 `PersonFilter` is `--only REF.jpg [REF2.jpg ...]` for extract, convert and swap: the reference photos, the distance
 decision, and one check per face track every RECHECK_EVERY frames.

@@ -1,16 +1,9 @@
 """Invisible watermark: kaokae's own keyed, tiled spread-spectrum mark in luma, carrying a 6-byte payload (tool id
 and the first 40 bits of the model's sha256), meant to outlive the metadata when a video is re-uploaded.
 
-Why not invisible-watermark (DWT-DCT, the scheme Stable Diffusion shipped)? benchmarks/provenance.py, same 720p
-frames, bit accuracy (50% = chance):
-
-    method              PSNR   ms/frame  JPEG 75  0.5x  crop 10%  CRF 23  CRF 28
-    imwatermark dwtDct    42     270-360     50%    50%    51%      50%     50%
-    imwatermark dwtDctSvd 41     720-1100    89%    48%    55%      94%     81%
-    kaokae (payload bits) 41.5   ~3 (CPU)   100%   100%   100%     100%    100%
-
-Its decoder reads fixed blocks from the top-left corner, so any resize or crop misaligns every block, and it has no
-error correction. This design keeps what survives codecs and adds what it lacks, synchronisation:
+Why not invisible-watermark (DWT-DCT, the scheme Stable Diffusion shipped)? It does not survive a JPEG, a resize,
+a crop or H.264 (docs/benchmarks.md, "Provenance"): its decoder reads fixed blocks from the top-left corner, so any
+resize or crop misaligns every block, and it has no error correction. This design keeps what survives codecs and adds what it lacks, synchronisation:
 
 - Embedding. The picture is cut into cells (short side / 128, at least 4 px: H.264 keeps about 70% of a 4-px cell
   at CRF 23 and 45% of a 2-px one). A 32 x 32-cell tile repeats over the picture: 256 of its cells hold a fixed
@@ -27,18 +20,8 @@ error correction. This design keeps what survives codecs and adds what it lacks,
 - False alarms: about (period pairs tried, <= 24) x P(z >= 5) x 2^-16, below 1e-6 per picture; no real photo or
   video in the shared data (130 photos, 26 videos) gives one.
 
-Measured (benchmarks/provenance.py, 8 frames per clip, single frames unless "video"; payload found / 8):
-
-    attack                 1080p   720p   360p   256p
-    PSNR (dB)              40.3    41.5   41.0   41.6
-    JPEG q75                8       8      8      8
-    resize 0.5x             8       8      8      8
-    crop 10%                8       8      8      8
-    0.5x + JPEG q75         8       8      8      5
-    H.264 CRF 23            8       8      8      2    (video: found at every size)
-    H.264 CRF 28            7       8      8      0    (video: found except at 256p)
-
-Small pictures carry fewer cells, so a 256 x 256 clip survives re-encoding only as a video, at CRF 23.
+Small pictures carry fewer cells, so a 256 x 256 clip survives re-encoding only as a video (the attack table per
+picture size: docs/benchmarks.md, "Provenance").
 """
 
 import hashlib

@@ -3,9 +3,8 @@ bf16 natively, float32 NCHW elsewhere or when asked (`kaokae train --precision f
 
 bf16 keeps float32's range, so training needs no loss scaling; weights, optimizer state and losses stay float32.
 Native bf16: NVIDIA GPUs from Ampere on (tensor cores, cuDNN's NHWC kernels), and CPUs with AMX or AVX512-BF16
-(oneDNN's bf16 convolutions). On a 2-core Xeon with AMX, a training step at width 0.25 ran 1.7-2.4x (original) and
-2.5-4.7x (hd) as fast in bf16 + channels-last as in float32; with oneDNN held to AVX2 or to AVX512 without BF16
-(ONEDNN_MAX_CPU_ISA), the same bf16 step ran 2.6x to 14x slower than float32: hence float32 on such CPUs.
+(oneDNN's bf16 convolutions); on CPUs without them bf16 runs several times slower than float32, hence float32 there
+(docs/benchmarks.md, "Design experiments").
 """
 
 from typing import TYPE_CHECKING

@@ -5,15 +5,9 @@ Encoder: four 5x5 stride-2 convolutions (e, 2e, 4e, 8e channels) down to 1/16 of
 three pixel-shuffle upscales (8d, 4d, 2d channels), each followed by a residual block, then a 3x3 convolution to RGB
 plus a mask channel. The mask is learned from the landmark face mask and lets convert blend without landmarks.
 
-Bottleneck layout: the shared "inter" bottleneck with a decoder per person (DeepFaceLab's "DF"), not LIAE (one
-shared decoder fed by a shared and an A-only bottleneck). Measured on real faces (training pair 2: Obama A, the
-pose_source2 speaker B; both layouts at 64 px, width 0.125, 1500 iterations of batch 8, same seed; 20 held-out faces
-each): LIAE reconstructs held-out faces slightly better (masked L1 A 0.0384 / B 0.0307 against 0.0412 / 0.0325), but
-what a swap is for, looking like B, favours inter clearly: the identity distance (kaokae.faces.identity, dlib's
-128-D embedding, same person below 0.6) of A->B swaps to B's mean embedding is 0.347 for inter against 0.404 for LIAE
-(inter closer on 20 of 20 faces, paired difference 0.057 +- 0.013); for scale, real A faces are 0.737 from B and B's
-own reconstructions 0.359 (inter) and 0.379 (LIAE). Inter is also symmetric (B->A works the same way)
-and slightly cheaper (52.9M against 55.8M parameters at 128 px).
+Bottleneck layout: the shared "inter" bottleneck with a decoder per person (DeepFaceLab's "DF"), not LIAE: its A->B
+swaps look more like B, it is symmetric and slightly smaller (the measurements: docs/benchmarks.md, "Design
+experiments").
 """
 
 from dataclasses import dataclass
