@@ -72,9 +72,15 @@ class Detection:
 
 
 class Detector(Protocol):
-    """The interface another detection backend implements."""
+    """What the finder and the tracker ask of a detector (MultiPassDetector here; another backend implements it).
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]: ...
+    detect(rgb, round_=None): every face; round_=(k, n) asks for the k-th of a video's cheap re-detections instead
+    (a backend without a cheaper search may ignore it). rounds(width, height, n): how many such rounds make one whole
+    search (1 for a backend that ignores round_)."""
+
+    def detect(self, rgb: np.ndarray, round_: tuple[int, int] | None = None) -> list[Detection]: ...
+
+    def rounds(self, width: int, height: int, tiles_per_round: int) -> int: ...
 
     def close(self) -> None: ...
 

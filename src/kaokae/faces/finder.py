@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kaokae.faces.detect import Detection, MultiPassDetector
-from kaokae.faces.landmarks import FaceMesh, Roi, landmark_box
+from kaokae.faces.detect import Detection, Detector, MultiPassDetector
+from kaokae.faces.landmarks import FaceMesh, Landmarker, Roi, landmark_box
 
 
 @dataclass
@@ -26,15 +26,22 @@ class FaceFinder:
 
     max_faces: keep at most this many (the highest-scoring); min_size: drop faces smaller than this (pixels, the
     longer side of the landmarks' box); min_score: detector confidence threshold; detector: "auto", "short" or "full"
-    (see `kaokae.faces.detect.MultiPassDetector`).
+    (see `kaokae.faces.detect.MultiPassDetector`), or any `Detector`; landmarker: any `Landmarker` (default the
+    478-point FaceMesh). The finder and the tracker use only these two interfaces.
     """
 
-    def __init__(self, max_faces: int = 10, min_size: float = 0.0, min_score: float = 0.5, detector: str = "auto"):
+    def __init__(self, max_faces: int = 10, min_size: float = 0.0, min_score: float = 0.5,
+                 detector: str | Detector = "auto", landmarker: Landmarker | None = None):
         self.max_faces = max_faces
         self.min_size = min_size
         self.min_score = min_score
-        self.detector = MultiPassDetector(detector, min_score, min_face=min_size)
-        self.mesh = FaceMesh()
+        self.detector: Detector = (MultiPassDetector(detector, min_score, min_face=min_size)
+                                   if isinstance(detector, str) else detector)
+        self.landmarker: Landmarker = landmarker or FaceMesh()
+
+    @property
+    def mesh(self) -> Landmarker:
+        return self.landmarker
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Detections only (boxes, scores, 6 keypoints), best first; `find` adds the landmarks."""
@@ -46,10 +53,10 @@ class FaceFinder:
         A second pass from the first pass's landmarks frames the face the way tracking does, so a face found in a
         photo and the same face tracked in video get the same landmarks.
         """
-        landmarks = self.mesh.run(rgb, Roi.from_detection(detection))
+        landmarks = self.landmarker.run(rgb, Roi.from_detection(detection))
         if landmarks is None:
             return None
-        return self.mesh.run(rgb, Roi.from_landmarks(landmarks), depth=depth)
+        return self.landmarker.run(rgb, Roi.from_landmarks(landmarks), depth=depth)
 
     def find(self, rgb: np.ndarray) -> list[Face]:
         """Every face, largest score first, at most max_faces."""
@@ -66,7 +73,7 @@ class FaceFinder:
 
     def close(self) -> None:
         self.detector.close()
-        self.mesh.close()
+        self.landmarker.close()
 
     def __enter__(self) -> "FaceFinder":
         return self

@@ -7,6 +7,7 @@ than the FaceMesh solution and works for every face in the frame, whatever its s
 """
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -99,6 +100,14 @@ node {
   output_stream: "LANDMARKS:face_landmarks"
 }
 """
+
+
+class Landmarker(Protocol):
+    """What the finder and the tracker ask of a landmark model (FaceMesh here; another backend implements it)."""
+
+    def run(self, rgb: np.ndarray, roi: Roi, depth: bool = False) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
 
 
 class FaceMesh:

@@ -144,7 +144,7 @@ class FaceTracker:
             self.tracks = []  # a new shot: the old faces are gone, whoever appears gets a new id
 
         for track in self.tracks:
-            track.landmarks = self.finder.mesh.run(rgb, Roi.from_landmarks(track.landmarks))
+            track.landmarks = self.finder.landmarker.run(rgb, Roi.from_landmarks(track.landmarks))
         self.tracks = self._without_duplicates([k for k in self.tracks if k.landmarks is not None])
 
         self.detected = not self.tracks or self.frame_index % self.redetect_every == 0 or self.cut
