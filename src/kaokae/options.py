@@ -66,6 +66,7 @@ class Option:
     default_help: str | None = None  # how the default reads when it is None ("the folder's, or original")
     consts: tuple[tuple[str, object, str], ...] = ()  # (flag, value, help): flags that each set a value
     exclusive: str | None = None  # options in the same named group cannot be given together
+    required: bool = False  # the CLI asks for it (the library has the default)
     check: Callable[[object], str | None] | None = None  # an extra rule: returns the problem, or None
 
     def allowed(self) -> tuple[str, ...] | None:
@@ -74,17 +75,21 @@ class Option:
         return tuple(self.choices if isinstance(self.choices, tuple) else self.choices())
 
     def range_text(self) -> str:
-        low = (f"{_number(self.minimum)}" if self.minimum is not None else
-               f"above {_number(self.above)}" if self.above is not None else None)
-        high = (f"{_number(self.maximum)}" if self.maximum is not None else
-                f"below {_number(self.below)}" if self.below is not None else None)
+        """'0 to 51', '1 or more', 'above 0, below 2', 'at least 0, below 1': what --help shows."""
+        low = self.minimum if self.minimum is not None else self.above
+        high = self.maximum if self.maximum is not None else self.below
         if low is None and high is None:
             return ""
-        if high is None:
-            return f"{low} or more" if self.above is None else low
-        if low is None:
-            return f"at most {high}" if self.below is None else high
-        return f"{low} to {high}"
+        if self.above is None and self.below is None:
+            if high is None:
+                return f"{_number(low)} or more"
+            return f"{_number(low)} to {_number(high)}" if low is not None else f"at most {_number(high)}"
+        words = []
+        if low is not None:
+            words.append(f"above {_number(low)}" if self.above is not None else f"at least {_number(low)}")
+        if high is not None:
+            words.append(f"below {_number(high)}" if self.below is not None else f"at most {_number(high)}")
+        return ", ".join(words)
 
 
 def _number(x: float) -> str:
@@ -197,9 +202,8 @@ def problem(e: Entry, value) -> str | None:
 def _range_words(o: Option) -> str:
     text = o.range_text()
     if " to " in text:
-        low, high = text.split(" to ")
-        return f"between {low} and {high}" if o.above is None and o.below is None else f"{low} and {high}"
-    return text
+        return "between " + text.replace(" to ", " and ")
+    return text.replace(", ", " and ")
 
 
 def check(obj, where: str | Path | None = None) -> None:
@@ -266,6 +270,8 @@ def _add(target, e: Entry) -> None:
         kwargs["choices"] = allowed
     if o.metavar is not None:
         kwargs["metavar"] = o.metavar
+    if o.required:
+        kwargs["required"] = True
     target.add_argument(*_names(o, o.flag or f"--{flag_name(e.name)}"), **kwargs)
     for alias in o.aliases:
         target.add_argument(alias, **{**kwargs, "help": argparse.SUPPRESS})

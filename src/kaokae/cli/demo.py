@@ -1,7 +1,8 @@
 """`kaokae demo`: the whole pipeline on built-in portraits."""
 
-from kaokae.cli import add_quiet
-from kaokae.cli.provenance import add_label_arguments
+from kaokae.cli import add_options, add_quiet
+from kaokae.demo.options import DemoOptions
+from kaokae.options import from_args
 
 
 def register(subparsers) -> None:
@@ -16,12 +17,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("-o", "--output", default="kaokae-demo",
                         help="folder to write into (default: ./kaokae-demo); replaced as a whole when the demo succeeds")
-    parser.add_argument("--quick", action="store_true",
-                        help="a much shorter run (short clips, 60 training iterations): a first look in about a "
-                             "minute; the learned swap is still a blur")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                        help="where to train and convert (default: auto, the GPU when there is one)")
-    add_label_arguments(parser)
+    add_options(parser, "demo", DemoOptions, config=False)
     add_quiet(parser)
     parser.set_defaults(run=run)
 
@@ -29,8 +25,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from kaokae.demo import run_demo
 
-    result = run_demo(args.output, quick=args.quick, device=args.device, watermark=not args.no_watermark,
-                      c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
+    o = from_args(DemoOptions, args)
+    result = run_demo(args.output, quick=o.quick, device=o.device, watermark=o.watermark, c2pa_cert=o.c2pa_cert,
+                      c2pa_key=o.c2pa_key)
     width = max(len(what) for what in result.files)
     for what, path in result.files.items():
         print(f"{what:<{width}}  {path}")

@@ -2,8 +2,10 @@
 
 import argparse
 
-from kaokae.cli import add_quiet
+from kaokae.cli import add_options, add_quiet
 from kaokae.errors import KaokaeError
+from kaokae.evaluate.options import EvaluateOptions
+from kaokae.options import from_args
 
 
 def register(subparsers) -> None:
@@ -33,41 +35,29 @@ def register(subparsers) -> None:
                    help="folder with one sub-folder of photos (or a faceset) per person, at least 4 people other "
                         "than A and B: enables ID retrieval, the share of swapped faces whose nearest identity "
                         "is B")
-    p.add_argument("--start", type=float, default=0.0, metavar="SEC",
-                   help="evaluate from this time in the source, seconds (default 0)")
-    # default None: kaokae.evaluate's DEFAULT_FRAMES applies (not imported here: it loads dlib and mediapipe,
-    # which every other command would then pay for at start-up)
-    p.add_argument("--frames", type=int, default=None, metavar="N",
-                   help="evaluate N consecutive frames, 0 for all (default 150; ~0.3-0.6 s each on one CPU core)")
-    p.add_argument("--device", default="auto", metavar="DEVICE",
-                   help="where the model runs with --model: auto (a GPU when there is one), cpu, cuda, cuda:N, mps "
-                        "(default auto)")
-    p.add_argument("--json", metavar="FILE", help="write the full report (summaries and per-frame values) as JSON")
-    p.add_argument("--png", metavar="FILE", help="write sample faces side by side and bars of the metrics as PNG")
-    p.add_argument("--no-reference-row", dest="reference_row", action="store_false",
-                   help="leave out the 'no swap' row (the source scored against itself; costs a third of the time)")
+    add_options(p, "evaluate", EvaluateOptions, config=False)
     add_quiet(p)
     p.set_defaults(run=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from kaokae.evaluate import DEFAULT_FRAMES, check_outputs, evaluate_model, evaluate_video
+    from kaokae.evaluate import check_outputs, evaluate_model, evaluate_video
 
-    frames = DEFAULT_FRAMES if args.frames is None else args.frames
+    o = from_args(EvaluateOptions, args)
     if (args.model is None) == (args.swapped is None):
         raise KaokaeError("give either --model (with --source and --target) or --swapped (with --source)")
-    check_outputs(args.json, args.png)
+    check_outputs(o.json, o.png)
     if args.model is not None:
         if args.target is None:
             raise KaokaeError("--model needs --target: B's faceset or photos")
-        report = evaluate_model(args.model, args.source, args.target, gallery=args.gallery, start=args.start,
-                                frames=frames, with_source_row=args.reference_row, device=args.device)
+        report = evaluate_model(args.model, args.source, args.target, gallery=args.gallery, start=o.start,
+                                frames=o.frames, with_source_row=o.reference_row, device=o.device)
     else:
         report = evaluate_video(args.swapped, args.source, target=args.target, gallery=args.gallery,
-                                start=args.start, frames=frames, with_source_row=args.reference_row)
+                                start=o.start, frames=o.frames, with_source_row=o.reference_row)
     print(report.markdown())
-    if args.json:
-        report.write_json(args.json)
-    if args.png:
-        report.write_png(args.png)
+    if o.json:
+        report.write_json(o.json)
+    if o.png:
+        report.write_png(o.png)
     return 0

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from kaokae.cli import add_options, add_quiet
-from kaokae.extract.options import ExtractOptions
+from kaokae.extract.options import ExtractOptions, FacesetInfoOptions, FilterOptions, SortOptions
 from kaokae.options import from_args
 from kaokae.progress import info
 
@@ -35,8 +35,7 @@ def register(subparsers) -> None:
                            description="Print counts (faces, sources, tracks, rejected), size and centering, "
                                        "pose and blur spread, and write a yaw/pitch coverage plot.")
     p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
-    p.add_argument("--plot", type=Path, metavar="FILE",
-                   help="where to write the coverage plot PNG (default coverage.png in the faceset)")
+    add_options(p, "faceset info", FacesetInfoOptions, config=False)
     add_quiet(p)
     p.set_defaults(run=run_info)
 
@@ -44,11 +43,7 @@ def register(subparsers) -> None:
                            description="Reorder the faces and rename them faces/000000.png... in the new "
                                        "order.")
     p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
-    p.add_argument("--by", choices=["blur", "identity", "yaw"], required=True,
-                   help="blur: sharpest first; identity: closest first to the faceset's mean face identity "
-                        "(or to --ref), so other people end up last; yaw: from one profile to the other")
-    p.add_argument("--ref", nargs="+", type=Path, metavar="REF", default=[],
-                   help="--by identity: sort by distance to the person in these photos")
+    add_options(p, "faceset sort", SortOptions, config=False)
     add_quiet(p)
     p.set_defaults(run=run_sort)
 
@@ -56,19 +51,7 @@ def register(subparsers) -> None:
                            description="Move faces that match any criterion into rejected/ (nothing is "
                                        "deleted) and update the alignments.")
     p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
-    p.add_argument("--blur-below", type=float, metavar="X",
-                   help="reject faces whose blur score (variance of the Laplacian; see `faceset info`) is "
-                        "below X")
-    p.add_argument("--not-like", nargs="+", type=Path, metavar="REF", default=[],
-                   help="reject faces that are not the person in these photos (identity distance above "
-                        "--threshold)")
-    p.add_argument("--threshold", type=float, default=0.6,
-                   help="--not-like: identity distance threshold (default 0.6)")
-    p.add_argument("--near-duplicates", type=float, metavar="D",
-                   help="reject a face that differs from a face kept before it by at most D grey levels (RMS "
-                        "over 32x32 grey thumbnails, 0-255). Consecutive frames of a talking head are ~1-8 "
-                        "apart (median ~3), frames seconds apart 10-30: D=5 keeps about half of a 30 fps "
-                        "talking-head clip, D=8 a quarter")
+    add_options(p, "faceset filter", FilterOptions, config=False)
     add_quiet(p)
     p.set_defaults(run=run_filter)
 
@@ -84,23 +67,24 @@ def run_extract(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     from kaokae.extract import faceset_info
 
-    print("\n".join(faceset_info(args.faceset, args.plot).lines()))
+    print("\n".join(faceset_info(args.faceset, from_args(FacesetInfoOptions, args).plot).lines()))
     return 0
 
 
 def run_sort(args: argparse.Namespace) -> int:
     from kaokae.extract import sort_faceset
 
-    fs = sort_faceset(args.faceset, args.by, args.ref)
-    info(f"sorted {len(fs)} faces by {args.by} in {fs.path}")
+    o = from_args(SortOptions, args)
+    fs = sort_faceset(args.faceset, o.by, o.ref)
+    info(f"sorted {len(fs)} faces by {o.by} in {fs.path}")
     return 0
 
 
 def run_filter(args: argparse.Namespace) -> int:
     from kaokae.extract import filter_faceset
 
-    fs, counts = filter_faceset(args.faceset, args.blur_below, args.not_like, args.threshold,
-                                args.near_duplicates)
+    o = from_args(FilterOptions, args)
+    fs, counts = filter_faceset(args.faceset, o.blur_below, o.not_like, o.threshold, o.near_duplicates)
     moved = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items())) or "none"
     info(f"moved {sum(counts.values())} faces into rejected/ ({moved}); {len(fs)} faces left in {fs.path}")
     return 0

@@ -5,7 +5,7 @@ import json
 
 from kaokae.cli import add_options, add_quiet
 from kaokae.media import probe
-from kaokae.media.options import EncodeOptions
+from kaokae.media.options import EncodeOptions, FramesOptions, InfoOptions
 from kaokae.media.tools import assemble_video, describe, extract_frames, format_info
 from kaokae.options import from_args
 
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
                               description="Print size, frame rate (exact), frame count, duration, rotation and "
                                           "audio of a video file, an image, or a folder of images.")
     p.add_argument("media", metavar="MEDIA", help="a video file, an image file, or a folder of images")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of aligned text")
+    add_options(p, "info", InfoOptions, config=False)
     p.set_defaults(run=run_info)
 
     p = subparsers.add_parser("frames", help="write the frames of a video as images",
@@ -25,12 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("video", metavar="VIDEO", help="the video to read (any container/codec FFmpeg decodes)")
     p.add_argument("-o", "--output", metavar="DIR", required=True,
                    help="folder to create; it must not exist or be empty unless --overwrite")
-    p.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame: 0, N, 2N... (default 1)")
-    p.add_argument("--format", choices=["png", "jpg"], default="png",
-                   help="image format: png is lossless, jpg is smaller (default png)")
-    p.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality 1-100 (default 95)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace DIR if it already holds files (the old folder goes only once the new one is done)")
+    add_options(p, "frames", FramesOptions, config=False)
     add_quiet(p)
     p.set_defaults(run=run_frames)
 
@@ -53,13 +48,13 @@ def register(subparsers) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     media = probe(args.media)
-    print(json.dumps(describe(media), indent=2) if args.json else format_info(media))
+    print(json.dumps(describe(media), indent=2) if from_args(InfoOptions, args).json else format_info(media))
     return 0
 
 
 def run_frames(args: argparse.Namespace) -> int:
-    extract_frames(args.video, args.output, every=args.every, fmt=args.format, quality=args.quality,
-                   overwrite=args.overwrite)
+    o = from_args(FramesOptions, args)
+    extract_frames(args.video, args.output, every=o.every, fmt=o.format, quality=o.quality, overwrite=o.overwrite)
     return 0
 
 

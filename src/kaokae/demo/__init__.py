@@ -1,5 +1,9 @@
 """The built-in demo: the whole pipeline on two public-domain portraits, with no input from the user."""
 
-from kaokae.demo.run import FULL, QUICK, DemoResult, run_demo
+from kaokae import lazy
 
-__all__ = ["FULL", "QUICK", "DemoResult", "run_demo"]
+# PyTorch and mediapipe load on first use, not when the CLI reads the option definitions (kaokae.demo.options)
+__getattr__, __all__ = lazy.exports("kaokae.demo", {
+    "options": ["DemoOptions"],
+    "run": ["FULL", "QUICK", "DemoResult", "run_demo"],
+})

@@ -9,11 +9,12 @@ import numpy as np
 from kaokae import progress
 from kaokae.errors import KaokaeError, NothingFoundError
 from kaokae.evaluate import references
+from kaokae.evaluate.options import EvaluateOptions
 from kaokae.evaluate.report import SOURCE_ROW, Report
 from kaokae.evaluate.score import References, SwapScorer, measure_source
 from kaokae.media import Frame, open_media, probe
 
-DEFAULT_FRAMES = 150
+DEFAULT_FRAMES = EvaluateOptions.frames
 
 
 def frame_window(path: Path, start: float = 0.0, count: int = 0, first_index: int = 0) -> Iterator[Frame]:

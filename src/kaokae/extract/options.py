@@ -1,6 +1,7 @@
 """The options of `kaokae extract`."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from kaokae.faces.align import CENTERINGS
 from kaokae.faces.options import DetectOptions, PersonOptions
@@ -19,3 +20,34 @@ class ExtractOptions(DetectOptions, PersonOptions):
         ("--append", "append", "add to an existing faceset (same --size and --centering)"),
         ("--overwrite", "overwrite", "replace an existing faceset (the old one stays until the new one is "
                                      "complete)")))
+
+
+@dataclass
+class FacesetInfoOptions:
+    plot: Path | None = option(None, "where to write the coverage plot PNG", metavar="FILE",
+                               default_help="coverage.png in the faceset")
+
+
+@dataclass
+class SortOptions:
+    by: str = option("blur", "blur: sharpest first; identity: closest first to the faceset's mean face identity (or "
+                             "to --ref), so other people end up last; yaw: from one profile to the other",
+                     choices=("blur", "identity", "yaw"), required=True)
+    ref: list[Path] = option([], "--by identity: sort by distance to the person in these photos", metavar="REF")
+
+
+@dataclass
+class FilterOptions:
+    blur_below: float | None = option(None, "reject faces whose blur score (variance of the Laplacian; see `faceset "
+                                            "info`) is below X", minimum=0, metavar="X", default_help="off")
+    not_like: list[Path] = option([], "reject faces that are not the person in these photos (identity distance "
+                                      "above --threshold)", metavar="REF")
+    threshold: float = option(0.6, "with --not-like: identity distance at or below which a face counts as that "
+                                   "person (lower is stricter; dlib's same-person line is 0.6)", above=0, below=2,
+                              metavar="D")
+    near_duplicates: float | None = option(None, "reject a face that differs from a face kept before it by at most "
+                                                 "D grey levels (RMS over 32x32 grey thumbnails, 0-255). Consecutive "
+                                                 "frames of a talking head are ~1-8 apart (median ~3), frames "
+                                                 "seconds apart 10-30: D=5 keeps about half of a 30 fps "
+                                                 "talking-head clip, D=8 a quarter", minimum=0, maximum=255,
+                                           metavar="D", default_help="off")

@@ -14,3 +14,17 @@ class EncodeOptions:
     # spend far more time on faces than on encoding
     preset: str = option("medium", "video: H.264 speed preset; slower ones make smaller files at the same quality",
                          choices=PRESETS, metavar="PRESET", group="output")
+
+
+@dataclass
+class InfoOptions:
+    json: bool = option(False, "print one JSON object instead of aligned text")
+
+
+@dataclass
+class FramesOptions:
+    every: int = option(1, "keep every N-th frame: 0, N, 2N...", minimum=1, metavar="N")
+    format: str = option("png", "image format: png is lossless, jpg is smaller", choices=("png", "jpg"))
+    quality: int = option(95, "JPEG quality", minimum=1, maximum=100, metavar="Q")
+    overwrite: bool = option(False, "replace DIR if it already holds files (the old folder goes only once the new "
+                                    "one is done)")

@@ -17,3 +17,14 @@ class LabelOptions:
                                     group=GROUP)
     c2pa_key: Path | None = option(None, "the private key of --c2pa-cert (PEM, unencrypted)", metavar="PEM",
                                    group=GROUP)
+
+
+@dataclass
+class VerifyOptions:
+    json: bool = option(False, "print one JSON object per file instead of text")
+    frames: int = option(12, "video frames (from the first 300) whose watermark evidence is added up (more is "
+                             "slower and finds weaker marks)", minimum=1, maximum=300, metavar="N")
+    metadata_only: bool = option(False, "skip the watermark search (fast: reads only metadata and C2PA)")
+    c2pa_trust: Path | None = option(None, "CA certificates (PEM) whose C2PA signers count as trusted; without it a "
+                                           "good signature shows as valid but not trusted", metavar="PEM",
+                                     default_help="none")

@@ -26,9 +26,10 @@ from kaokae.provenance.label import (
     label_from_tags,
     parse_xmp,
 )
+from kaokae.provenance.options import VerifyOptions
 from kaokae.provenance.watermark import WatermarkResult, detect_watermark
 
-VIDEO_FRAMES = 12  # frames whose evidence is added up for a video's watermark
+VIDEO_FRAMES = VerifyOptions.frames  # frames whose evidence is added up for a video's watermark
 VIDEO_SPAN = 300  # ... spread over this many frames from the start (the mark is in every frame)
 
 
