@@ -6,18 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kaokae.composite.options import CompositeOptions
+from kaokae.convert.masks import MASKS
 from kaokae.faces.options import DetectOptions, PersonOptions
 from kaokae.media.options import EncodeOptions
 from kaokae.options import option
 from kaokae.provenance.options import LabelOptions
-from kaokae.registry import Registry
 from kaokae.train.precision import PRECISIONS
 
 DIRECTIONS = ("a2b", "b2a")
-MASKS = Registry("mask")
-MASKS.add("both", "the intersection of hull and learned", rank=0)
-MASKS.add("hull", "the landmarks' face outline", rank=1)
-MASKS.add("learned", "the model's own mask (hd models)", rank=2)
 
 
 def device_problem(name: str) -> str | None:

@@ -11,22 +11,20 @@ from kaokae.composite import (
     TableSmoother,
     blend,
     correct_colour,
-    face_mask,
     face_size,
     intersect,
     soft_edge,
 )
+from kaokae.composite.options import CompositeOptions
 from kaokae.convert.geometry import compose, coverage, paste_box, resize_matrix, warp_back
-from kaokae.convert.options import MASKS  # noqa: F401  (kept importable here)
+from kaokae.convert.masks import MASKS, MaskInputs
 
 
 @dataclass
-class PasteOptions:
-    mask: str = "both"  # "hull": landmark face oval; "learned": the model's mask; "both": their intersection
-    erode: float = 0.0  # fraction of the face's size the mask shrinks by (negative grows it)
-    feather: float = 0.08  # fraction of the face's size over which the mask fades out, inside its edge
-    colour: str = "lab"  # "lab" | "hist" | "none"
-    blend: str = "poisson"  # "poisson" | "feather"
+class PasteOptions(CompositeOptions):
+    """How a face is pasted: the composite options (erode, feather, colour, blend) with the convert's mask."""
+
+    mask: str = "both"  # a name in MASKS (convert resolves ConvertOptions.mask's None to one)
     keep_mouth: bool = False  # keep the frame's own open mouth (teeth, tongue) instead of the model's
 
 
@@ -53,13 +51,15 @@ def paste_face(frame: np.ndarray, landmarks: np.ndarray, matrix: np.ndarray, fac
     inside_square = coverage(matrix, size, box)
     # The model only says something inside its square: fade out towards the square's edge rather than cut there.
     alpha = soft_edge(inside_square, 0.0, options.feather * px)
-    if options.mask in ("hull", "both"):
-        alpha = intersect(alpha, face_mask(landmarks, box, options.erode, options.feather, options.keep_mouth))
-    if options.mask in ("learned", "both"):
-        if learned_mask is None:
-            raise ValueError("this model has no learned mask")
-        learned = warp_back(learned_mask.astype(np.float32), matrix, box, cv2.BORDER_CONSTANT, cv2.INTER_LINEAR)
-        alpha = intersect(alpha, soft_edge(learned > 0.5, options.erode * px, options.feather * px))
+    mask = MASKS.get(options.mask)()
+    if mask.learned and learned_mask is None:
+        raise ValueError("this model has no learned mask")
+
+    def learned() -> np.ndarray:
+        return warp_back(learned_mask.astype(np.float32), matrix, box, cv2.BORDER_CONSTANT, cv2.INTER_LINEAR)
+
+    alpha = intersect(alpha, mask.alpha(MaskInputs(landmarks, box, learned, options.erode, options.feather,
+                                                   options.keep_mouth, px)))
     if not (alpha > 0).any():
         return
     new_face = warp_back(face, matrix, box)

@@ -20,6 +20,7 @@ from kaokae import progress
 from kaokae.composite import TableSmoother
 from kaokae.convert.geometry import model_input
 from kaokae.convert.locate import DetectedFaces, FoundFace, alignments_beside, stored_faces
+from kaokae.convert.masks import MASKS
 from kaokae.convert.model import SwapModel, open_model
 from kaokae.convert.options import ConvertOptions
 from kaokae.convert.output import Preview, preview_path
@@ -74,7 +75,7 @@ class Swapped:
 def check_options(o: ConvertOptions, model: SwapModel | None = None) -> None:
     """The options' own checks (kaokae.options), and whether the model can do what they ask."""
     check(o)
-    if model is not None and o.mask in ("learned", "both") and not model.has_mask:
+    if model is not None and o.mask is not None and MASKS.get(o.mask).learned and not model.has_mask:
         raise KaokaeError(f"--mask {o.mask}: this '{model.architecture}' model has no learned mask; use --mask hull")
 
 
@@ -92,8 +93,8 @@ class Converter:
         self.only = only
         self.faces_left = 0  # faces left untouched by --only
         mask = options.mask or ("both" if model.has_mask else "hull")
-        self.paste_options = PasteOptions(mask, options.erode, options.feather, options.colour, options.blend,
-                                          options.keep_mouth)
+        self.paste_options = PasteOptions(erode=options.erode, feather=options.feather, colour=options.colour,
+                                          blend=options.blend, mask=mask, keep_mouth=options.keep_mouth)
         self.colour_smoother = TableSmoother()
         self.ema: dict[object, tuple[np.ndarray, np.ndarray | None]] = {}
 
