@@ -287,7 +287,7 @@ def help_text(e: Entry) -> str:
     parts = []
     if o.consts:
         return o.help
-    if e.kind is bool:
+    if e.kind is bool or o.required:
         default = None
     elif e.default is None:
         default = o.default_help or "none"

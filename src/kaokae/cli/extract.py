@@ -31,29 +31,19 @@ def register(subparsers) -> None:
                     "moves faces into rejected/ (nothing is deleted); the alignments follow every change.")
     actions = fs.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(fs))
 
-    p = actions.add_parser("info", help="counts, pose and blur spread, and a yaw/pitch coverage plot",
-                           description="Print counts (faces, sources, tracks, rejected), size and centering, "
-                                       "pose and blur spread, and write a yaw/pitch coverage plot.")
-    p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
-    add_options(p, "faceset info", FacesetInfoOptions, config=False)
-    add_quiet(p)
-    p.set_defaults(run=run_info)
-
-    p = actions.add_parser("sort", help="reorder and rename faces by blur, identity or yaw",
-                           description="Reorder the faces and rename them faces/000000.png... in the new "
-                                       "order.")
-    p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
-    add_options(p, "faceset sort", SortOptions, config=False)
-    add_quiet(p)
-    p.set_defaults(run=run_sort)
-
-    p = actions.add_parser("filter", help="move blurry, wrong-person or near-duplicate faces into rejected/",
-                           description="Move faces that match any criterion into rejected/ (nothing is "
-                                       "deleted) and update the alignments.")
-    p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
-    add_options(p, "faceset filter", FilterOptions, config=False)
-    add_quiet(p)
-    p.set_defaults(run=run_filter)
+    for name, cls, run, short, description in (
+        ("info", FacesetInfoOptions, run_info, "counts, pose and blur spread, and a yaw/pitch coverage plot",
+         "Print counts (faces, sources, tracks, rejected), size and centering, pose and blur spread, and write a "
+         "yaw/pitch coverage plot."),
+        ("sort", SortOptions, run_sort, "reorder and rename faces by blur, identity or yaw",
+         "Reorder the faces and rename them faces/000000.png... in the new order."),
+        ("filter", FilterOptions, run_filter, "move blurry, wrong-person or near-duplicate faces into rejected/",
+         "Move faces that match any criterion into rejected/ (nothing is deleted) and update the alignments.")):
+        p = actions.add_parser(name, help=short, description=description)
+        p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
+        add_options(p, f"faceset {name}", cls, config=False)
+        add_quiet(p)
+        p.set_defaults(run=run)
 
 
 def run_extract(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ import json
 
 from kaokae.cli import add_options, add_quiet
 from kaokae.media import probe
-from kaokae.media.options import EncodeOptions, FramesOptions, InfoOptions
+from kaokae.media.options import AssembleOptions, FramesOptions, InfoOptions
 from kaokae.media.tools import assemble_video, describe, extract_frames, format_info
 from kaokae.options import from_args
 
@@ -36,12 +36,10 @@ def register(subparsers) -> None:
     p.add_argument("folder", metavar="DIR", help="folder of images (.png .jpg .jpeg .webp .bmp .tif .tiff)")
     p.add_argument("-o", "--output", metavar="VIDEO", required=True,
                    help="video to write: .mp4, .m4v, .mov or .mkv (an existing file is replaced once the new one is done)")
-    p.add_argument("--fps", default="25", metavar="R",
-                   help="frame rate, a number or a ratio such as 30000/1001 (default 25)")
     p.add_argument("--audio-from", metavar="MEDIA",
                    help="copy the audio of this file (video or audio) unchanged; re-encoded to AAC only where the "
                         "container cannot hold it")
-    add_options(p, "assemble", EncodeOptions, config=False)
+    add_options(p, "assemble", AssembleOptions, config=False)
     add_quiet(p)
     p.set_defaults(run=run_assemble)
 
@@ -59,7 +57,6 @@ def run_frames(args: argparse.Namespace) -> int:
 
 
 def run_assemble(args: argparse.Namespace) -> int:
-    encode = from_args(EncodeOptions, args)
-    assemble_video(args.folder, args.output, fps=args.fps, audio_from=args.audio_from, crf=encode.crf,
-                   preset=encode.preset)
+    o = from_args(AssembleOptions, args)
+    assemble_video(args.folder, args.output, fps=o.fps, audio_from=args.audio_from, crf=o.crf, preset=o.preset)
     return 0

@@ -28,3 +28,8 @@ class FramesOptions:
     quality: int = option(95, "JPEG quality", minimum=1, maximum=100, metavar="Q")
     overwrite: bool = option(False, "replace DIR if it already holds files (the old folder goes only once the new "
                                     "one is done)")
+
+
+@dataclass
+class AssembleOptions(EncodeOptions):
+    fps: str = option("25", "frame rate, a number or a ratio such as 30000/1001", metavar="R")
