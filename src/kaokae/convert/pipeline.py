@@ -29,7 +29,7 @@ from kaokae.errors import KaokaeError
 from kaokae.faces.identity import PersonFilter
 from kaokae.media import Frame, MediaInfo, open_media, probe
 from kaokae.media.output import check_output
-from kaokae.options import check
+from kaokae.options import OptionError, check
 from kaokae.provenance import Labeller, file_sha256
 from kaokae.provenance.output import open_labelled_output
 from kaokae.threads import background
@@ -76,7 +76,8 @@ def check_options(o: ConvertOptions, model: SwapModel | None = None) -> None:
     """The options' own checks (kaokae.options), and whether the model can do what they ask."""
     check(o)
     if model is not None and o.mask is not None and MASKS.get(o.mask).learned and not model.has_mask:
-        raise KaokaeError(f"--mask {o.mask}: this '{model.architecture}' model has no learned mask; use --mask hull")
+        raise OptionError("mask", f"{o.mask} needs a learned mask, and this '{model.architecture}' model has none "
+                                  "(use hull)")
 
 
 class Converter:
