@@ -17,14 +17,21 @@ from kaokae.train.options import TrainOptions, model_names
 from kaokae.train.precision import PRECISIONS
 
 
-def command_parsers() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(sub.choices)
+def command_parsers(parser: argparse.ArgumentParser | None = None, prefix: str = "") -> dict:
+    """{'convert': parser, 'faceset sort': parser, ...}: every command and sub-command."""
+    parser = parser or build_parser()
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[prefix + name] = sub
+                found.update(command_parsers(sub, f"{prefix}{name} "))
+    return found
 
 
 def actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    return {a.dest: a for a in parser._actions if a.help != argparse.SUPPRESS}
+    return {a.dest: a for a in parser._actions
+            if a.help != argparse.SUPPRESS and not isinstance(a, argparse._SubParsersAction)}
 
 
 def test_registry_names_are_the_cli_choices_and_the_config_values(tmp_path):
@@ -72,10 +79,14 @@ def test_every_option_has_help_and_a_default():
 
 def test_one_name_per_meaning_across_commands():
     """An option that two commands share is one definition: same type, default, range and choices."""
+    # the same word for different things: extract's face size and train's model size, train's faces per step and
+    # convert's faces per model call; train's device list is shorter than convert's (the trainer runs on auto, cpu
+    # or cuda) and its precision help speaks of training steps
+    different = {"size", "batch_size", "device", "precision"}
     seen = {}
     for command, cls in cli.CONFIGURABLE.items():
         for e in entries(cls):
-            if e.name in seen and e.name not in ("device", "precision"):
+            if e.name in seen and e.name not in different:
                 assert seen[e.name].option == e.option and seen[e.name].default == e.default, (command, e.name)
             seen.setdefault(e.name, e)
     for name in ("erode", "feather", "colour", "blend", "crf", "preset", "threshold", "only", "detector"):

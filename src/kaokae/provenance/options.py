@@ -14,9 +14,9 @@ class LabelOptions:
                                    "~1-2 ms per 720p frame and changes pixels by at most 3 levels", group=GROUP)
     c2pa_cert: Path | None = option(None, "also embed a signed C2PA manifest, with this certificate chain (PEM, "
                                           "signer first, issued by a CA); needs --c2pa-key", metavar="PEM",
-                                    group=GROUP)
+                                    default_help="none", group=GROUP)
     c2pa_key: Path | None = option(None, "the private key of --c2pa-cert (PEM, unencrypted)", metavar="PEM",
-                                   group=GROUP)
+                                   default_help="none", group=GROUP)
 
 
 @dataclass
