@@ -83,6 +83,7 @@ def test_one_name_per_meaning_across_commands():
     # convert's faces per model call; train's device list is shorter than convert's (the trainer runs on auto, cpu
     # or cuda) and its precision help speaks of training steps
     different = {"size", "batch_size", "device", "precision"}
+    build_parser()  # the commands register their option types
     seen = {}
     for command, cls in cli.CONFIGURABLE.items():
         for e in entries(cls):
