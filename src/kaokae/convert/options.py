@@ -8,7 +8,7 @@ from pathlib import Path
 from kaokae.composite.options import CompositeOptions
 from kaokae.convert.masks import MASKS
 from kaokae.faces.options import DetectOptions, PersonOptions
-from kaokae.media.options import EncodeOptions
+from kaokae.media.options import EncodeOptions, OutputOptions
 from kaokae.options import option
 from kaokae.provenance.options import LabelOptions
 from kaokae.train.precision import PRECISIONS
@@ -23,7 +23,7 @@ def device_problem(name: str) -> str | None:
 
 
 @dataclass
-class ConvertOptions(LabelOptions, EncodeOptions, PersonOptions, CompositeOptions):
+class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, CompositeOptions):
     direction: str = option("a2b", "a2b: INPUT shows person A (the first faceset of `kaokae train`) and gets B's "
                                    "face; b2a: the other way", choices=DIRECTIONS)
     mask: str | None = option(None, "which pixels take the new face", choices=MASKS.names, group="blending",
@@ -46,4 +46,3 @@ class ConvertOptions(LabelOptions, EncodeOptions, PersonOptions, CompositeOption
     device: str = option("auto", "where the model runs: auto (a CUDA or Apple GPU when present, else the CPU), cpu, "
                                  "cuda, cuda:N, mps", check=device_problem, group="output")
     precision: str = option("auto", "the model's number format", choices=PRECISIONS.names, group="output")
-    overwrite: bool = option(False, "replace OUTPUT if it exists", group="output")

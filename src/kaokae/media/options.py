@@ -17,17 +17,21 @@ class EncodeOptions:
 
 
 @dataclass
+class OutputOptions:
+    overwrite: bool = option(False, "replace the output if it exists (the old one stays until the new one is "
+                                    "complete)", group="output")
+
+
+@dataclass
 class InfoOptions:
     json: bool = option(False, "print one JSON object instead of aligned text")
 
 
 @dataclass
-class FramesOptions:
+class FramesOptions(OutputOptions):
     every: int = option(1, "keep every N-th frame: 0, N, 2N...", minimum=1, metavar="N")
     format: str = option("png", "image format: png is lossless, jpg is smaller", choices=("png", "jpg"))
     quality: int = option(95, "JPEG quality", minimum=1, maximum=100, metavar="Q")
-    overwrite: bool = option(False, "replace DIR if it already holds files (the old folder goes only once the new "
-                                    "one is done)")
 
 
 @dataclass

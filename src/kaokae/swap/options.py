@@ -5,15 +5,13 @@ from dataclasses import dataclass
 
 from kaokae.composite.options import CompositeOptions
 from kaokae.faces.options import DetectOptions, PersonOptions
-from kaokae.media.options import EncodeOptions
-from kaokae.options import OptionError, option
+from kaokae.media.options import EncodeOptions, OutputOptions
+from kaokae.options import OptionError
 from kaokae.provenance.options import LabelOptions
 
 
 @dataclass
-class SwapOptions(LabelOptions, EncodeOptions, CompositeOptions, PersonOptions, DetectOptions):
-    overwrite: bool = option(False, "replace an existing output", group="output")
-
+class SwapOptions(LabelOptions, OutputOptions, EncodeOptions, CompositeOptions, PersonOptions, DetectOptions):
     def validate(self) -> None:
         if self.erode < 0:  # the warped photo covers the face mesh's outline and nothing beyond it
             raise OptionError("erode", f"must be from 0 to 0.5 of the face's size in a swap, not {self.erode} (the "
