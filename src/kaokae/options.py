@@ -25,18 +25,21 @@ from kaokae.registry import Registry
 
 
 class OptionError(KaokaeError):
-    """A value an option does not accept. `name` is the option's field name; `problem` reads after it ("must be 0 or
-    more, not -1"); `where` is the config file it came from, if any."""
+    """A value an option does not accept. `name` is the option's field name; `message` says what is wrong, with
+    `{label}` where the option is named ("{label} must be 0 or more, not -1"; without it the label goes first);
+    `where` is the config file it came from, if any."""
 
-    def __init__(self, name: str, problem: str, where: str | Path | None = None):
-        self.name, self.problem, self.where = name, problem, where
-        super().__init__(self.render(f"{words(name)}"))
+    def __init__(self, name: str, message: str, where: str | Path | None = None):
+        self.name, self.where = name, where
+        self.message = message if "{label}" in message else "{label} " + message
+        super().__init__(self.render(words(name)))
 
     def render(self, label: str) -> str:
         """The message with the option called `label` (a CLI flag, a UI label)."""
         if self.where is not None:
-            return f"{self.where}: {self.name} {self.problem}"
-        return f"{label} {self.problem}" + ("" if label.startswith("-") else f" (--{flag_name(self.name)})")
+            return f"{self.where}: " + self.message.replace("{label}", self.name)
+        text = self.message.replace("{label}", label)
+        return text if label.startswith("-") else f"{text} (--{flag_name(self.name)})"
 
 
 def words(name: str) -> str:
@@ -57,6 +60,7 @@ class Option:
     above: float | None = None  # exclusive bounds
     below: float | None = None
     choices: tuple[str, ...] | Callable[[], Iterable[str]] | None = None  # a tuple, or a registry's `names`
+    cli_choices: bool = True  # False: argparse takes any string and `check` refuses it with the other options
     fixed: bool = False  # set when a model or faceset is created; a different value is refused later
     flag: str | None = None  # CLI flag when not --field-name; a bool that defaults to True gets --no-field-name
     short: str | None = None  # e.g. "-m"
@@ -190,7 +194,7 @@ def problem(e: Entry, value) -> str | None:
     o = e.option
     allowed = o.allowed()
     if allowed is not None and value not in allowed:
-        return f"must be one of {', '.join(allowed)}, not {value!r}"
+        return f"unknown {{label}} {value!r} (use one of {', '.join(allowed)})"
     if e.kind in (int, float):
         outside = ((o.minimum is not None and value < o.minimum) or (o.maximum is not None and value > o.maximum)
                    or (o.above is not None and value <= o.above) or (o.below is not None and value >= o.below))
@@ -266,7 +270,7 @@ def _add(target, e: Entry) -> None:
     else:
         kwargs["type"] = e.kind
     allowed = o.allowed()
-    if allowed is not None:
+    if allowed is not None and o.cli_choices:
         kwargs["choices"] = allowed
     if o.metavar is not None:
         kwargs["metavar"] = o.metavar

@@ -19,10 +19,6 @@ class _Parser(argparse.ArgumentParser):
     """argparse that exits with code 2 and a one-line `kaokae: error: ...` (its default shows the usage too)."""
 
     def error(self, message: str):
-        # "argument --preset: invalid choice: 'quick' (choose from ...)" -> "unknown --preset: invalid choice: ..."
-        if message.startswith("argument ") and ": invalid choice: " in message:
-            message = "unknown " + message.removeprefix("argument ").replace("'", "").replace(
-                ": invalid choice: ", ": invalid choice: '", 1).replace(" (choose", "' (choose", 1)
         print(f"kaokae: error: {message}", file=sys.stderr)
         raise SystemExit(2)
 

@@ -11,9 +11,11 @@ class EncodeOptions:
     crf: int = option(18, "video: H.264 quality, lower is better and larger; 18 looks lossless", minimum=0,
                       maximum=51, group="output")
     # medium, x264's own default: at the same crf a faster preset only makes larger files, and video commands
-    # spend far more time on faces than on encoding
-    preset: str = option("medium", "video: H.264 speed preset; slower ones make smaller files at the same quality",
-                         choices=PRESETS, metavar="PRESET", group="output")
+    # spend far more time on faces than on encoding. Checked with the other options (not by argparse), so that a
+    # wrong preset reads the same from the CLI, a config file and the library.
+    preset: str = option("medium", f"video: H.264 speed preset ({', '.join(PRESETS)}); slower ones make smaller "
+                                   "files at the same quality", choices=PRESETS, cli_choices=False,
+                         metavar="PRESET", group="output")
 
 
 @dataclass
