@@ -29,7 +29,7 @@ from kaokae.faces import FaceFinder
 from kaokae.faces.track import FaceTracker
 from kaokae.media import VideoWriter, open_media, probe
 from kaokae.progress import set_quiet
-from kaokae.swap import SwapSettings, load_sources, swap_media, warp_mesh
+from kaokae.swap import SwapOptions, load_sources, swap_media, warp_mesh
 from kaokae.threads import background
 
 DATA = Path(os.environ.get("KAOKAE_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
@@ -72,7 +72,8 @@ def copy_video(track_faces: bool):
 
 def swap(blend_method: str, colour: str):
     def run(clip: Path, source: Path, out: Path) -> int:
-        return swap_media([source], clip, out, settings=SwapSettings(blend=blend_method, colour=colour),
+        # veryfast: the preset these rows were first measured with (swap's default before it became medium)
+        return swap_media([source], clip, out, SwapOptions(blend=blend_method, colour=colour, preset="veryfast"),
                           overwrite=True).frames
     return run
 
