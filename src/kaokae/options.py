@@ -223,16 +223,12 @@ def check(obj, where: str | Path | None = None) -> None:
 # ---- argparse
 
 
-def add_options(parser: argparse.ArgumentParser, cls, groups: dict[str, argparse._ActionsContainer] | None = None,
-                skip: Iterable[str] = ()) -> None:
-    """Add every option of `cls` to `parser`. Defaults stay out of the namespace (`from_args` fills them), so a
-    config file's value stands unless the flag is given."""
-    groups = dict(groups or {})
+def add_options(parser: argparse.ArgumentParser, cls) -> None:
+    """Add every option of `cls` to `parser`, in --help sections by `group`. Defaults stay out of the namespace
+    (`from_args` fills them), so a config file's value stands unless the flag is given."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
     exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
-    skip = set(skip)
     for e in entries(cls):
-        if e.name in skip:
-            continue
         o = e.option
         target = parser
         if o.group is not None:

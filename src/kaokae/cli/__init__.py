@@ -40,9 +40,9 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines (errors and warnings still print)")
 
 
-def add_options(parser: argparse.ArgumentParser, command: str, cls, config: bool = True, **kwargs) -> None:
+def add_options(parser: argparse.ArgumentParser, command: str, cls, config: bool = True) -> None:
     """The command's typed options (kaokae.options) as flags, and --config FILE.toml to read them from a file."""
-    options.add_options(parser, cls, **kwargs)
+    options.add_options(parser, cls)
     if config:
         CONFIGURABLE[command] = cls
         parser.add_argument("--config", type=Path, metavar="FILE.toml",
