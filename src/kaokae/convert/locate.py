@@ -11,8 +11,8 @@ import numpy as np
 from kaokae.convert.geometry import compose
 from kaokae.errors import KaokaeError
 from kaokae.faces import Face, align_matrix
-from kaokae.faces.options import DetectOptions
 from kaokae.faces.align import FRAMING, PIVOT, reframe_matrix
+from kaokae.faces.options import DetectOptions
 from kaokae.faces.track import face_stream
 from kaokae.faceset import FaceSet
 from kaokae.media import MediaInfo

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kaokae.convert.options import DIRECTIONS
+from kaokae.convert.options import DIRECTIONS, RUNTIMES
 from kaokae.errors import KaokaeError
 
 
@@ -144,7 +144,6 @@ def _providers(available: list[str], device: str) -> list[str]:
 
 # What runs a model folder. PyTorch by default: on the CPU it was measured faster than ONNX Runtime (bf16 where the CPU
 # computes it natively) or as fast (docs/benchmarks.md, benchmarks/convert.py); model files always run in ONNX Runtime.
-RUNTIMES = ("torch", "onnxruntime")
 ONNX_CACHE = "onnx"  # the model folder's sub-folder for the graphs convert exports on the fly
 
 

@@ -11,9 +11,10 @@ from kaokae.faces.options import DetectOptions, PersonOptions
 from kaokae.media.options import EncodeOptions, OutputOptions
 from kaokae.options import option
 from kaokae.provenance.options import LabelOptions
+from kaokae.train.options import DIRECTIONS, DirectionOptions  # noqa: F401  (DIRECTIONS: kept importable here)
 from kaokae.train.precision import PRECISIONS
 
-DIRECTIONS = ("a2b", "b2a")
+RUNTIMES = ("torch", "onnxruntime")  # what runs a model folder (see kaokae.convert.model.open_model)
 
 
 def device_problem(name: str) -> str | None:
@@ -23,9 +24,7 @@ def device_problem(name: str) -> str | None:
 
 
 @dataclass
-class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, CompositeOptions):
-    direction: str = option("a2b", "a2b: INPUT shows person A (the first faceset of `kaokae train`) and gets B's "
-                                   "face; b2a: the other way", choices=DIRECTIONS)
+class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, CompositeOptions, DirectionOptions):
     mask: str | None = option(None, "which pixels take the new face", choices=MASKS.names, group="blending",
                               default_help="both for a model with a learned mask, else hull")
     keep_mouth: bool = option(False, "keep the frame's own open mouth (teeth, tongue) instead of the model's",
@@ -46,3 +45,7 @@ class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, 
     device: str = option("auto", "where the model runs: auto (a CUDA or Apple GPU when present, else the CPU), cpu, "
                                  "cuda, cuda:N, mps", check=device_problem, group="output")
     precision: str = option("auto", "the model's number format", choices=PRECISIONS.names, group="output")
+    runtime: str = option("torch", "what runs a model folder: torch (measured faster on CPUs with native bf16, and "
+                                   "as fast elsewhere), or onnxruntime (the folder's latest checkpoint exported once "
+                                   "into MODEL/onnx/, again when it changes); model files always run in onnxruntime",
+                          choices=RUNTIMES, group="output")

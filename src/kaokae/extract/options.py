@@ -12,7 +12,9 @@ from kaokae.options import option
 class ExtractOptions(DetectOptions, PersonOptions):
     size: int = option(256, "side of the aligned square faces in pixels", minimum=16, fixed=True)
     centering: str = option("face", "face: the face fills the square (what swap models train on); head: zoomed out "
-                                    "so hair, ears and chin fit", choices=CENTERINGS, fixed=True)
+                                    "so hair, ears and chin fit; whole_face: DeepFaceLab's whole-face crop, for "
+                                    "models that will be exported to .dfm and run in DeepFaceLive or FaceFusion",
+                            choices=CENTERINGS, fixed=True)
     every: int = option(1, "search every N-th frame of videos and image folders only", minimum=1, metavar="N")
     identity: bool = option(False, "store a 128-D identity embedding for every face (dlib ResNet; ~0.1-0.2 s per "
                                    "face)")

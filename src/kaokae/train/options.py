@@ -16,6 +16,11 @@ RUN = "run"
 STORED_SETTINGS = ("batch_size", "lr", "seed", "holdout", "color_transfer", "warp")  # TrainConfig fields
 
 
+CARD = ("model card (stored in the folder and carried into exports and output labels; `kaokae model card` changes "
+        "it later)")
+DIRECTIONS = ("a2b", "b2a")
+
+
 def model_names() -> tuple[str, ...]:
     """The architectures: one module each in kaokae.train.models (listed without loading PyTorch)."""
     spec = importlib.util.find_spec("kaokae.train.models")
@@ -27,7 +32,39 @@ def _multiple_of_16(size: int) -> str | None:
 
 
 @dataclass
-class TrainOptions:
+class CardOptions:
+    name_a: str | None = option(None, "the name of person A", metavar="NAME", default_help="none", group=CARD)
+    name_b: str | None = option(None, "the name of person B", metavar="NAME", default_help="none", group=CARD)
+    consent: str | None = option(None, "a statement of the right to use both faces, e.g. who agreed to what "
+                                       "(`kaokae export` refuses a model without one)", metavar="TEXT",
+                                 default_help="none", group=CARD)
+    licence: str | None = option(None, "the terms others may use the model on, e.g. CC-BY-NC-4.0", metavar="TEXT",
+                                 aliases=("--license",), default_help="none", group=CARD)
+
+    def card(self) -> dict:
+        return {"name_a": self.name_a, "name_b": self.name_b, "consent": self.consent, "licence": self.licence}
+
+
+@dataclass
+class DirectionOptions:
+    direction: str = option("a2b", "a2b: faces of A (the first faceset of `kaokae train`) get B's face; b2a: the "
+                                   "other way", choices=DIRECTIONS)
+
+
+@dataclass
+class ExportOptions(DirectionOptions):
+    half: bool = option(False, "store the weights in fp16: half the file, still computed in fp32, checked against "
+                               "PyTorch's fp32 on a test batch (largest difference allowed 0.02 of the pixel range)")
+    overwrite: bool = option(False, "replace FILE if it exists")
+
+
+@dataclass
+class ModelInfoOptions:
+    json: bool = option(False, "print the card as JSON")
+
+
+@dataclass
+class TrainOptions(CardOptions):
     model: str | None = option(None, "architecture: 'original' (2017 deepfakes, 64 px) or 'hd' (128/256 px, "
                                      "residual decoders, learned mask)", choices=model_names, fixed=True,
                                default_help="the folder's, or original", group=MODEL)
@@ -73,4 +110,4 @@ class TrainOptions:
         return Run(faceset_a, faceset_b, model_dir, architecture=self.model, size=self.size, width=self.width,
                    settings=settings, iterations=self.iterations, minutes=self.minutes, save_every=self.save_every,
                    preview_every=self.preview_every, keep=self.keep, device=self.device, precision=self.precision,
-                   compile=self.compile)
+                   compile=self.compile, card=self.card())
