@@ -1,5 +1,6 @@
 """Progress bars for every long loop: shown on a terminal, silent with --quiet or when stderr is not a terminal."""
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -21,7 +22,11 @@ def is_quiet() -> bool:
 
 
 def bar(iterable: Iterable[T] | None = None, total: int | None = None, desc: str = "", unit: str = "frame") -> tqdm:
-    """A tqdm bar that respects --quiet and stays silent when stderr is not a terminal (logs, CI, pipes)."""
+    """A tqdm bar that respects --quiet and stays silent when stderr is not a terminal (logs, CI, pipes), unless
+    KAOKAE_PROGRESS=log asks for it in a log (the UI's jobs read their progress from there)."""
+    if os.environ.get("KAOKAE_PROGRESS") == "log":
+        return tqdm(iterable, total=total, desc=desc, unit=unit, disable=_quiet, ascii=True, ncols=100,
+                    mininterval=0.5, leave=True)
     disable = _quiet or not sys.stderr.isatty()
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True, leave=False)
 

@@ -11,7 +11,8 @@ from kaokae.errors import KaokaeError
 from kaokae.progress import set_quiet
 
 # Order is the pipeline's order, which is also the order `kaokae --help` lists them in.
-COMMAND_MODULES = ["media", "extract", "train", "model", "convert", "swap", "demo", "evaluate", "provenance", "config"]
+COMMAND_MODULES = ["media", "extract", "train", "model", "convert", "swap", "demo", "evaluate", "provenance", "config",
+                   "ui"]
 CONFIGURABLE: dict[str, type] = {}  # command -> its options type: the commands that read --config FILE.toml
 
 

@@ -1,0 +1,140 @@
+"""Live previews for the Convert and Classic swap pages: one frame through the very code the commands run
+(convert's `Converter`, swap's `FaceSwapper`), drawn as convert's preview sheet (original | swapped | mask) and
+labelled like it. What is slow to make and does not change with the sliders stays loaded between calls: the model,
+the face finder, decoded frames and the faces found on them."""
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from kaokae.convert.locate import FoundFace, alignments_beside, stored_faces
+from kaokae.convert.options import ConvertOptions
+from kaokae.convert.output import Preview
+from kaokae.errors import KaokaeError
+from kaokae.faces import align_matrix
+from kaokae.media import Frame, probe
+from kaokae.media.seek import frame_at
+from kaokae.provenance import Labeller, file_sha256
+
+
+class Cache(OrderedDict):
+    """The last `size` values by key."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or_make(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        while len(self) > self.size:
+            _, old = self.popitem(last=False)
+            if hasattr(old, "close"):
+                old.close()
+        return value
+
+
+class Previewer:
+    """One per UI process; calls are serialised (the finder and the model are not shared between threads)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self.lock = threading.Lock()
+        self.models = Cache(2)
+        self.labellers = Cache(4)
+        self.finders = Cache(1)
+        self.frames = Cache(16)
+        self.faces = Cache(64)
+        self.infos = Cache(16)
+
+    def info(self, path: Path):
+        return self.infos.get_or_make((str(path), path.stat().st_mtime_ns), lambda: probe(path))
+
+    def frame(self, path: Path, index: int) -> Frame:
+        info = self.info(path)
+        return self.frames.get_or_make((str(path), index), lambda: frame_at(info, index))
+
+    def _finder(self, detect):
+        key = (detect.detector, detect.max_faces, detect.min_size, detect.min_score)
+        return self.finders.get_or_make(key, detect.finder)
+
+    def convert(self, video: Path, model_dir: Path, index: int, options: ConvertOptions) -> Path:
+        """The preview sheet row of frame `index` of `video` converted with `model_dir` and `options`, labelled."""
+        from kaokae.convert.model import SwapModel
+        from kaokae.convert.pipeline import Converter, check_options
+
+        check_options(options)
+        with self.lock:
+            model = self.models.get_or_make((str(model_dir), options.direction, options.device, options.precision),
+                                            lambda: SwapModel(model_dir, options.direction, options.device,
+                                                              options.precision))
+            frame = self.frame(video, index)
+            faces = self._faces(video, frame, model, options)
+            converter = Converter(model, options)
+            frames = converter.run([frame], lambda _: faces, {frame.index})
+            try:
+                swapped = next(frames)
+            finally:
+                frames.close()
+            labeller = self._labeller("kaokae convert", model.weights, options)
+            return self._sheet(frame.image, swapped.image, swapped.alpha, labeller)
+
+    def _faces(self, video: Path, frame: Frame, model, options: ConvertOptions) -> list[FoundFace]:
+        """Where the faces are on this frame, as convert finds them: the stored alignments of this input when given
+        or beside it, else the detector on the frame alone."""
+        alignments = options.alignments
+        if alignments is None and options.use_alignments:
+            alignments = alignments_beside(video)
+        key = (str(video), frame.index, str(alignments), model.face_size, model.centering,
+               dataclasses.astuple(options.detect))
+        if alignments is not None:
+            return self.faces.get_or_make(key, lambda: stored_faces(alignments, self.info(video),
+                                                                    model.centering)(frame))
+
+        def detect():
+            found = self._finder(options.detect).find(frame.image)
+            return [FoundFace(face, align_matrix(face.landmarks, model.face_size, model.centering), model.face_size,
+                              None) for face in found]
+        return self.faces.get_or_make(key, detect)
+
+    def swap(self, sources: list[Path], target: Path, index: int, options) -> Path:
+        """The preview sheet row of frame `index` of `target` with the classic swap of `sources`' face."""
+        from kaokae.options import check
+        from kaokae.swap.swapper import FaceSwapper, SwapSettings, load_sources
+
+        check(options)
+        if not sources:
+            raise KaokaeError("give at least one source photo")
+        with self.lock:
+            finder = self._finder(options)
+            key = ("sources", tuple(map(str, sources)), dataclasses.astuple(options))
+            loaded = self.faces.get_or_make(key, lambda: load_sources(list(sources), finder))
+            settings = SwapSettings(blend=options.blend, colour=options.colour, erode=options.erode,
+                                    feather=options.feather)
+            swapper = FaceSwapper(loaded, settings, smooth_colour=False)
+            frame = self.frame(target, index)
+            found = self.faces.get_or_make(("swap", str(target), index), lambda: finder.find(frame.image))
+            image = frame.image.copy()
+            for face in found:
+                swapper.swap(image, face.landmarks)
+            alpha = (np.abs(image.astype(np.int16) - frame.image).max(axis=2) > 0).astype(np.float32)
+            return self._sheet(frame.image, image, alpha, self._labeller("kaokae swap", sources[0], options))
+
+    def _labeller(self, tool: str, model_file: Path, options) -> Labeller:
+        key = (tool, str(model_file), options.watermark)
+        return self.labellers.get_or_make(key, lambda: Labeller(tool, model_id=file_sha256(model_file),
+                                                                watermark=options.watermark))
+
+    def _sheet(self, original: np.ndarray, swapped: np.ndarray, alpha: np.ndarray, labeller: Labeller) -> Path:
+        """Convert's preview sheet of this one frame, written (watermark and XMP) where the page fetches it."""
+        sheet = Preview(1)
+        sheet.add(original, swapped, alpha)
+        self.count += 1
+        return sheet.write(self.folder / f"preview-{self.count % 8}.png", labeller)

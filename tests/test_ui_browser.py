@@ -1,0 +1,340 @@
+"""`kaokae ui` in a real headless Chromium (Debian's `chromium`, driven by Playwright's Python package with that
+binary; no browser download). One workspace for the whole module, in order: upload, extract two real clips, train a
+tiny model, scrub and tune the convert preview, render, cancel, restart the server, and every file endpoint refusing
+paths outside the workspace. Screenshots of each page go to KAOKAE_UI_SCREENSHOTS (default: a temporary folder),
+printed at the start."""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import data_file
+
+CHROMIUM = os.environ.get("KAOKAE_CHROMIUM") or next(
+    (p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "", shutil.which("chromium-browser") or "")
+     if p and Path(p).is_file()), None)
+CLIP_A = "video_retalking/examples/face/5.mp4"
+CLIP_B = "video_retalking/examples/face/3.mp4"
+TIMEOUT_MS = 120_000
+
+
+def _need(ok: bool, message: str) -> None:
+    if not ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - the skip says why
+    sync_playwright = None
+
+
+class Server:
+    """`python -m kaokae ui` on a free port, in its own process, as a user starts it."""
+
+    def __init__(self, workspace: Path):
+        self.workspace = workspace
+        self.process = None
+        self.url = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "kaokae", "ui", "--workspace", str(self.workspace),
+                                         "--port", "0"], stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
+                                        env=env)
+        line = self.process.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert found, f"kaokae ui printed no address: {line!r}"
+        self.url, self.port = found.group(0), int(found.group(1))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=30)
+
+    def get(self, raw_path: str, method: str = "GET", body: dict | None = None) -> tuple[int, str]:
+        """A request with the path exactly as given (no client-side normalising of '..')."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        payload = json.dumps(body).encode() if body is not None else None
+        connection.request(method, raw_path, body=payload, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    _need(sync_playwright is not None, "playwright (the Python package) is not installed")
+    _need(CHROMIUM is not None, "chromium is not installed (apt-get install -y chromium)")
+    clip_a, clip_b = data_file(CLIP_A), data_file(CLIP_B)
+    workspace = tmp_path_factory.mktemp("ui-workspace")
+    shots = Path(os.environ.get("KAOKAE_UI_SCREENSHOTS") or tmp_path_factory.mktemp("ui-screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {shots}")
+    server = Server(workspace)
+    server.start()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        yield {"server": server, "page": page, "workspace": workspace, "shots": shots, "clip_a": clip_a,
+               "clip_b": clip_b}
+        browser.close()
+    server.stop()
+
+
+def _open(env, tab: str | None = None) -> None:
+    page = env["page"]
+    page.goto(env["server"].url)
+    page.wait_for_selector("body[data-ready='1']")
+    if tab:
+        page.click(f"#tab-{tab}")
+
+
+def _shot(env, name: str) -> None:
+    env["page"].screenshot(path=str(env["shots"] / f"{name}.png"), full_page=True)
+
+
+def _wait_job(env, kind: str, states=("done",), count: int = 1) -> list[dict]:
+    """Wait for `count` jobs of `kind` to end; fail with the job's one-line error when one ends otherwise."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        jobs = [j for j in json.loads(env["server"].get("/api/jobs")[1])["jobs"] if j["kind"] == kind]
+        ended = [j for j in jobs if j["state"] not in ("queued", "running")]
+        if len(ended) >= count:
+            for j in ended:
+                assert j["state"] in states, f"{kind} job {j['id']} {j['state']}: {j['error']} {j['log_tail'][-5:]}"
+            return ended
+        time.sleep(0.3)
+    raise AssertionError(f"no {kind} job ended in time")
+
+
+def _short_clip(source: Path, dest: Path, frames: int) -> None:
+    """The first `frames` frames of a real clip (convert's test input: a few seconds of work, not a minute)."""
+    from kaokae.media import VideoWriter, open_media
+
+    with open_media(source) as reader, VideoWriter(dest, reader.info.fps, preset="ultrafast") as writer:
+        for frame in reader:
+            if frame.index >= frames:
+                break
+            writer.write(frame.image)
+
+
+def test_media_upload_and_info(env):
+    page = env["page"]
+    _open(env, "media")
+    page.set_input_files("#upload", [str(env["clip_a"]), str(env["clip_b"])])
+    expect(page.locator("#media-list li", has_text="media/5.mp4")).to_be_visible()
+    expect(page.locator("#media-list li", has_text="media/3.mp4")).to_be_visible()
+    page.click("#media-list li:has-text('media/5.mp4')")
+    expect(page.locator("#media-info")).to_contain_text("frame_count: 122")
+    # a file that is no video, named like one, is refused from its content
+    fake = env["workspace"].parent / "not-a-video.mp4"
+    fake.write_text("#!/bin/sh\necho hello\n")
+    page.set_input_files("#upload", str(fake))
+    expect(page.locator("#media-error")).to_contain_text("kaokae: error: not-a-video.mp4: not a video or image")
+    _shot(env, "1-media")
+
+
+def test_extract_shows_contact_sheet(env):
+    page = env["page"]
+    _open(env, "extract")
+    for clip, name in (("media/5.mp4", "a"), ("media/3.mp4", "b")):
+        page.select_option("#extract-file-inputs", clip)
+        page.fill("#extract-file-output", name)
+        page.fill("#extract-opt-every", "6")
+        page.click("#extract-run")
+    jobs = json.loads(env["server"].get("/api/jobs")[1])["jobs"]
+    assert sorted(j["state"] for j in jobs if j["kind"] == "extract") in (["queued", "running"], ["done", "running"],
+                                                                          ["done", "done"])
+    _wait_job(env, "extract", count=2)
+    sheet = page.locator("#extract-sheet")
+    expect(sheet).to_have_attribute("src", re.compile(r"contact_sheet\.png"))
+    page.wait_for_function("document.querySelector('#extract-sheet').naturalWidth > 0")
+    expect(page.locator("#faceset-lines")).to_contain_text("faces")
+    _shot(env, "2-extract")
+    # an option out of range is the CLI's one line, and no job starts
+    page.fill("#extract-opt-every", "0")
+    page.click("#extract-run")
+    expect(page.locator("#extract-error")).to_have_text("kaokae: error: --every must be 1 or more, not 0")
+
+
+def _image_bytes(env, selector: str) -> bytes:
+    src = env["page"].get_attribute(selector, "src")
+    return env["page"].request.get(env["server"].url.rstrip("/") + src).body()
+
+
+def test_train_preview_refreshes(env):
+    page = env["page"]
+    _open(env, "train")
+    page.select_option("#train-file-faceset_a", "facesets/a")
+    page.select_option("#train-file-faceset_b", "facesets/b")
+    page.fill("#train-file-model_dir", "tiny")
+    page.fill("#train-opt-width", "0.125")
+    page.fill("#train-opt-batch_size", "4")
+    page.fill("#train-opt-iterations", "400")
+    page.fill("#train-opt-preview_every", "10")
+    page.fill("#train-opt-save_every", "10")
+    page.click("#train-run")
+    page.wait_for_function("document.querySelector('#train-preview').dataset.mtime")
+    first_mtime = page.get_attribute("#train-preview", "data-mtime")
+    first = _image_bytes(env, "#train-preview")
+    page.wait_for_function(f"document.querySelector('#train-preview').dataset.mtime !== '{first_mtime}'")
+    second = _image_bytes(env, "#train-preview")
+    assert first != second, "the preview image did not change between two refreshes"
+    expect(page.locator("#model-stats")).to_contain_text("iteration")
+    _shot(env, "3-train")
+    page.click("#train-stop")  # the CLI's Ctrl-C: saves a checkpoint and stops
+    _wait_job(env, "train", states=("cancelled",))
+    assert (env["workspace"] / "models/tiny/latest").is_file()
+
+
+def test_convert_preview_follows_frame_and_slider(env):
+    page = env["page"]
+    _short_clip(env["workspace"] / "media/5.mp4", env["workspace"] / "media/short.mp4", 12)
+    _open(env, "convert")
+    page.select_option("#convert-file-input", "media/short.mp4")
+    page.select_option("#convert-file-model", "models/tiny")
+    page.wait_for_function("document.querySelector('#convert-preview').dataset.frame === '0'")
+    page.locator("#convert-frame").fill("9")
+    page.wait_for_function("document.querySelector('#convert-preview').dataset.frame === '9'")
+    before = _image_bytes(env, "#convert-preview")
+    src = page.get_attribute("#convert-preview", "src")
+    page.locator("#convert-opt-erode").fill("0.2")
+    page.wait_for_function(f"document.querySelector('#convert-preview').getAttribute('src') !== '{src}'")
+    after = _image_bytes(env, "#convert-preview")
+    assert before != after, "moving the erode slider did not change the preview"
+    assert float(page.get_attribute("#convert-preview", "data-seconds")) < 10
+    _shot(env, "4-convert-preview")
+    # a learned mask on a model without one: the CLI's one-line refusal, in the page
+    page.select_option("#convert-opt-mask", "learned")
+    expect(page.locator("#convert-preview-error")).to_contain_text("kaokae: error: --mask learned needs a learned mask")
+    page.select_option("#convert-opt-mask", "")
+
+
+def test_convert_render_is_labelled(env):
+    page = env["page"]
+    page.locator("#convert-opt-erode").fill("0")
+    page.fill("#convert-file-output", "short_swapped.mp4")
+    page.click("#convert-run")
+    _wait_job(env, "convert")
+    video = page.locator("#convert-video")
+    expect(video).to_have_attribute("data-output", "outputs/short_swapped.mp4")
+    output = env["workspace"] / "outputs/short_swapped.mp4"
+    verified = subprocess.run([sys.executable, "-m", "kaokae", "verify", str(output)], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    _shot(env, "5-convert-rendered")
+    page.click("#tab-verify")
+    page.select_option("#verify-pick", "outputs/short_swapped.mp4")
+    page.click("#verify-run")
+    expect(page.locator("#verify-report")).to_contain_text("watermark")
+    _shot(env, "6-verify")
+
+
+def test_cancel_leaves_no_partial_output(env):
+    page = env["page"]
+    _open(env, "convert")
+    page.select_option("#convert-file-input", "media/5.mp4")
+    page.select_option("#convert-file-model", "models/tiny")
+    page.fill("#convert-file-output", "cancelled.mp4")
+    page.fill("#convert-opt-batch_size", "1")
+    page.click("#convert-run")
+    row = page.locator("#jobs tr[data-kind='convert'][data-state='running']")
+    expect(row.locator("td").nth(3)).to_contain_text("convert:")  # frames are being written
+    row.locator("button.cancel").click()
+    _wait_job(env, "convert", states=("done", "cancelled"), count=2)
+    expect(page.locator("#jobs tr[data-kind='convert']").first).to_have_attribute("data-state", "cancelled")
+    outputs = sorted(p.name for p in (env["workspace"] / "outputs").iterdir())
+    assert outputs == ["short_swapped.mp4"], f"a cancelled convert left {outputs}"
+    _shot(env, "7-jobs-cancelled")
+
+
+def test_restart_keeps_the_job_list(env):
+    server, page = env["server"], env["page"]
+    before = [(j["id"], j["kind"], j["state"]) for j in json.loads(server.get("/api/jobs")[1])["jobs"]]
+    server.stop()
+    server.start()
+    after = [(j["id"], j["kind"], j["state"]) for j in json.loads(server.get("/api/jobs")[1])["jobs"]]
+    assert after == before
+    _open(env, "jobs")
+    expect(page.locator("#jobs tbody tr")).to_have_count(len(before))
+    _shot(env, "8-jobs-after-restart")
+    for tab in ("swap", "evaluate"):
+        page.click(f"#tab-{tab}")
+        _shot(env, f"9-{tab}")
+
+
+def test_restart_finds_a_running_job_again(env):
+    server = env["server"]
+    status, text = server.get("/api/jobs", "POST", {"command": "train", "files": {
+        "faceset_a": "facesets/a", "faceset_b": "facesets/b", "model_dir": "tiny"}, "options": {"minutes": 5}})
+    assert status == 200, text
+    job_id = json.loads(text)["id"]
+
+    def job() -> dict:
+        return next(j for j in json.loads(server.get("/api/jobs")[1])["jobs"] if j["id"] == job_id)
+
+    deadline = time.monotonic() + 60
+    while not job()["progress"] and time.monotonic() < deadline:  # training steps are being made
+        time.sleep(0.3)
+    running = job()
+    assert running["state"] == "running" and running["progress"], running
+    server.stop()  # the job lives on in its own session
+    server.start()
+    again = job()
+    assert again["state"] == "running" and again["pid"] == running["pid"]
+    status, text = server.get(f"/api/jobs/{job_id}/cancel", "POST", {})
+    assert status == 200, text
+    deadline = time.monotonic() + 60
+    while job()["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert job()["state"] == "cancelled", job()
+
+
+BAD = ("../../etc/passwd", "/etc/passwd", "media/../../../etc/passwd")
+
+
+def test_every_file_endpoint_refuses_paths_outside(env):
+    server, workspace = env["server"], env["workspace"]
+    (workspace / "media" / "link").symlink_to("/etc")
+    quoted = [b.replace("/", "%2F").replace(".", "%2E") for b in BAD]
+    for raw in [*BAD, *quoted, "media/link/passwd"]:
+        for route in ("/file/", "/static/"):
+            status, text = server.get(route + raw)
+            assert status == 403 and "root:" not in text, (route, raw, status, text)
+    for bad in [*BAD, "media/link/passwd"]:
+        q = bad.replace("/", "%2F")
+        for route in ("/api/info?path=", "/api/faceset?path=", "/api/model?path="):
+            status, text = server.get(route + q)
+            assert status == 403, (route, bad, status, text)
+        requests = [
+            ("/api/verify", {"path": bad}),
+            ("/api/preview/convert", {"input": bad, "model": "models/tiny"}),
+            ("/api/preview/convert", {"input": "media/short.mp4", "model": bad}),
+            ("/api/preview/swap", {"source": [bad], "target": "media/short.mp4"}),
+            ("/api/preview/swap", {"source": ["media/short.mp4"], "target": bad}),
+            ("/api/jobs", {"command": "extract", "files": {"inputs": [bad], "output": "x"}}),
+            ("/api/jobs", {"command": "convert", "files": {"input": "media/short.mp4", "model": "models/tiny",
+                                                           "output": "x.mp4"}, "options": {"alignments": bad}}),
+            ("/api/jobs", {"command": "train", "files": {"faceset_a": "facesets/a", "faceset_b": "facesets/b",
+                                                         "model_dir": bad}}),
+        ]
+        for route, body in requests:
+            status, text = server.get(route, "POST", body)
+            assert status == 403, (route, body, status, text)
+            assert json.loads(text)["error"].startswith("kaokae: error: "), text
+    # Chromium itself: the page's own file route refuses it too
+    page = env["page"]
+    response = page.request.get(server.url + "file/%2E%2E/%2E%2E/etc/passwd")
+    assert response.status == 403 and "root:" not in response.text()
