@@ -17,7 +17,7 @@ def register(subparsers) -> None:
                     "the workspace.")
     p.add_argument("--workspace", type=Path, default=Path("kaokae-workspace"), metavar="DIR",
                    help="the folder the app works in, created if missing (default kaokae-workspace)")
-    add_options(p, "ui", UiOptions)
+    add_options(p, "ui", UiOptions, config=False)
     p.set_defaults(run=run_ui)
 
 

@@ -51,9 +51,8 @@ def field(e: Entry) -> dict:
     o = e.option
     kind = {int: "int", float: "float", bool: "bool", str: "str", Path: "path", list: "paths"}[e.kind]
     choices = o.allowed()
-    if o.consts:
-        choices = tuple(str(value) for _, value, _ in o.consts)
-        kind = "str"
+    if o.consts and choices is None:  # flags that each set a value: the default and those values
+        choices = (str(e.default), *(str(value) for _, value, _ in o.consts))
     low = o.minimum if o.minimum is not None else o.above
     high = o.maximum if o.maximum is not None else o.below
     default = e.default
@@ -87,7 +86,7 @@ def parse(cls, raw: dict[str, object]) -> object:
 
 
 def _value(e: Entry, value):
-    if value is None or (value == "" and e.kind is not str):
+    if value is None or (value == "" and (e.kind is not str or e.optional)):
         return None if e.optional else e.default
     try:
         if e.kind is bool:

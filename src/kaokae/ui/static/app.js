@@ -196,6 +196,8 @@ async function submit(command, holder) {
   try {
     const job = await post("/api/jobs", {command, files: chosenFiles(holder), options: optionValues($(".options", holder))});
     seen[job.id] = job.state;
+    holder.dataset.lastJob = job.id;  // what the job was when made: queued when one of its kind runs
+    holder.dataset.lastState = job.state;
     await refreshJobs();
   } catch (e) { say(`${key}-error`, e.message); }
 }
