@@ -106,13 +106,14 @@ def _value(e: Entry, value):
 
 
 def argv(options_obj) -> list[str]:
-    """The flags the CLI needs to build `options_obj`: every option that differs from its default."""
+    """The flags the CLI needs to build `options_obj`: every option that differs from its default, and those the
+    CLI requires."""
     out: list[str] = []
     for e in opts.entries(type(options_obj)):
         value = opts.get(options_obj, e)
-        if value == e.default or value is None:
-            continue
         o = e.option
+        if value is None or (value == e.default and not o.required):  # a required flag is given even at its default
+            continue
         if o.consts:
             out += [flag for flag, const, _ in o.consts if const == value][:1]
         elif e.kind is bool:

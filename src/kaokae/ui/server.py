@@ -18,6 +18,7 @@ def serve(workspace: Path, options: UiOptions) -> None:
     sock = socket.socket(socket.AF_INET6 if ":" in options.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((options.host, options.port))
+    sock.listen(2048)  # before the address is printed: a browser or script that connects at once waits, not fails
     port = sock.getsockname()[1]
     if not local:
         warn(f"listening on {options.host}:{port}, reachable from other machines; the app has no log-in")
