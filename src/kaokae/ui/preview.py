@@ -67,14 +67,14 @@ class Previewer:
 
     def convert(self, video: Path, model_dir: Path, index: int, options: ConvertOptions) -> Path:
         """The preview sheet row of frame `index` of `video` converted with `model_dir` and `options`, labelled."""
-        from kaokae.convert.model import SwapModel
+        from kaokae.convert.model import open_model
         from kaokae.convert.pipeline import Converter, check_options
 
         check_options(options)
         with self.lock:
-            model = self.models.get_or_make((str(model_dir), options.direction, options.device, options.precision),
-                                            lambda: SwapModel(model_dir, options.direction, options.device,
-                                                              options.precision))
+            key = (str(model_dir), options.direction, options.device, options.precision, options.runtime)
+            model = self.models.get_or_make(key, lambda: open_model(model_dir, options.direction, options.device,
+                                                                    options.precision, options.runtime))
             frame = self.frame(video, index)
             faces = self._faces(video, frame, model, options)
             converter = Converter(model, options)
@@ -83,7 +83,7 @@ class Previewer:
                 swapped = next(frames)
             finally:
                 frames.close()
-            labeller = self._labeller("kaokae convert", model.weights, options)
+            labeller = self._convert_labeller(model, options)
             return self._sheet(frame.image, swapped.image, swapped.alpha, labeller)
 
     def _faces(self, video: Path, frame: Frame, model, options: ConvertOptions) -> list[FoundFace]:
@@ -126,6 +126,17 @@ class Previewer:
                 swapper.swap(image, face.landmarks)
             alpha = (np.abs(image.astype(np.int16) - frame.image).max(axis=2) > 0).astype(np.float32)
             return self._sheet(frame.image, image, alpha, self._labeller("kaokae swap", sources[0], options))
+
+    def _convert_labeller(self, model, options: ConvertOptions) -> Labeller:
+        """The label `kaokae convert` gives its outputs with this model (the same model id and names)."""
+        from kaokae.train.card import model_names
+
+        card = getattr(model, "card", {})
+        model_id = getattr(getattr(model, "contract", None), "model_id", None) or file_sha256(model.weights)
+        names = model_names(card, card.get("direction", options.direction))
+        key = ("kaokae convert", model_id, options.watermark, str(names))
+        return self.labellers.get_or_make(key, lambda: Labeller("kaokae convert", model_id=model_id,
+                                                                watermark=options.watermark, model_names=names))
 
     def _labeller(self, tool: str, model_file: Path, options) -> Labeller:
         key = (tool, str(model_file), options.watermark)
