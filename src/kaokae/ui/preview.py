@@ -20,6 +20,13 @@ from kaokae.media.seek import frame_at
 from kaokae.provenance import Labeller, file_sha256
 
 
+def _version(model: Path) -> tuple:
+    """What changes when a model folder gets a new checkpoint (a training job may be running on it)."""
+    latest = model / "latest"
+    stat = (latest if latest.is_file() else model).stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
 class Cache(OrderedDict):
     """The last `size` values by key."""
 
@@ -72,7 +79,8 @@ class Previewer:
 
         check_options(options)
         with self.lock:
-            key = (str(model_dir), options.direction, options.device, options.precision, options.runtime)
+            key = (str(model_dir), _version(model_dir), options.direction, options.device, options.precision,
+                   options.runtime)
             model = self.models.get_or_make(key, lambda: open_model(model_dir, options.direction, options.device,
                                                                     options.precision, options.runtime))
             frame = self.frame(video, index)
