@@ -161,18 +161,24 @@ class Converter:
         predicted = background(self._predict(located), depth=2, name="kaokae-model")
         yield from background(self._paste(predicted, preview_frames), depth=4, name="kaokae-paste")
 
+    def swap_frame(self, frame: Frame, locate) -> Swapped:
+        """One frame through every step in the caller's thread, the model run on this frame's faces alone: for live
+        video, where batching frames together would add their wait to the latency."""
+        return next(self._paste(self._run_model([self._located(frame, locate)]), frozenset()))
+
     # ---- the steps
 
     def _locate(self, frames: Iterable[Frame], locate) -> Iterator[Located]:
-        size = self.model.size
         for frame in background(frames, depth=4, name="kaokae-decode"):
-            faces = locate(frame)
-            if faces and self.only is not None:
-                kept = [f for f in faces
-                        if self.only.check(frame.image, f.face, f.track, frame.index, f.identity).same]
-                self.faces_left += len(faces) - len(kept)
-                faces = kept
-            yield Located(frame, faces, [model_input(frame.image, f.matrix, f.size, size) for f in faces])
+            yield self._located(frame, locate)
+
+    def _located(self, frame: Frame, locate) -> Located:
+        faces = locate(frame)
+        if faces and self.only is not None:
+            kept = [f for f in faces if self.only.check(frame.image, f.face, f.track, frame.index, f.identity).same]
+            self.faces_left += len(faces) - len(kept)
+            faces = kept
+        return Located(frame, faces, [model_input(frame.image, f.matrix, f.size, self.model.size) for f in faces])
 
     def _predict(self, located: Iterable[Located]) -> Iterator[tuple[Located, list]]:
         """Batches of faces from consecutive frames through the model; yields each frame with its predictions."""

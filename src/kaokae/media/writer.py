@@ -395,3 +395,56 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+STREAM_FORMATS = {"rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}  # URL scheme -> muxer; anything else: MPEG-TS
+
+
+class StreamWriter:
+    """H.264 to a network stream FFmpeg writes (udp://, tcp://, srt://, rtmp://, rtsp://...), tuned for latency
+    (x264 ultrafast + zerolatency: no frame is held back for look-ahead). `write(rgb, time)` as VideoWriter."""
+
+    def __init__(self, url: str, fps: Fraction | int | float | str, *, metadata: dict[str, str] | None = None,
+                 crf: int = 23, timeout: float = 10.0):
+        self.url, self.fps = url, parse_fps(fps)
+        scheme = url.split("://", 1)[0].lower()
+        try:
+            self._container = av.open(url, "w", format=STREAM_FORMATS.get(scheme, "mpegts"),
+                                      timeout=(timeout, timeout))
+        except av.error.FFmpegError as e:
+            raise KaokaeError(f"cannot open output stream {url}: {getattr(e, 'strerror', None) or e}") from None
+        for key, value in (metadata or {}).items():
+            self._container.metadata[key] = value
+        self.crf = crf
+        self._video = None
+        self._last_pts = -1
+        self.frames_written = 0
+
+    def write(self, rgb: np.ndarray, time: float | None = None) -> None:
+        height, width = rgb.shape[:2]
+        if self._video is None:
+            self._video = self._container.add_stream("libx264", rate=self.fps)
+            self._video.width, self._video.height = width - width % 2, height - height % 2
+            self._video.pix_fmt = "yuv420p"
+            self._video.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": str(self.crf)}
+            self._video.codec_context.time_base = Fraction(1, 1000)
+        rgb = rgb[:self._video.height, :self._video.width]
+        pts = round((time if time is not None else self.frames_written / self.fps) * 1000)
+        pts = max(pts, self._last_pts + 1)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = pts, Fraction(1, 1000)
+        try:
+            for packet in self._video.encode(frame):
+                self._container.mux(packet)
+        except av.error.FFmpegError as e:
+            raise KaokaeError(f"cannot send to {self.url}: {getattr(e, 'strerror', None) or e}") from None
+        self._last_pts = pts
+        self.frames_written += 1
+
+    def close(self) -> None:
+        with contextlib.suppress(av.error.FFmpegError):
+            if self._video is not None:
+                for packet in self._video.encode(None):
+                    self._container.mux(packet)
+        with contextlib.suppress(av.error.FFmpegError):
+            self._container.close()

@@ -6,10 +6,10 @@ affine over the mesh's triangles), colour-corrected and blended in with `kaokae.
 """
 
 from kaokae.swap.mesh import mesh_triangles, warp_mesh
-from kaokae.swap.run import SwapReport, swap_media
+from kaokae.swap.run import FrameSwap, SwapReport, swap_media
 from kaokae.swap.swapper import FaceSwapper, Source, SwapSettings, load_sources
 
 __all__ = [
-    "FaceSwapper", "Source", "SwapReport", "SwapSettings", "load_sources", "mesh_triangles", "swap_media",
+    "FaceSwapper", "FrameSwap", "Source", "SwapReport", "SwapSettings", "load_sources", "mesh_triangles", "swap_media",
     "warp_mesh",
 ]

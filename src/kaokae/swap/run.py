@@ -4,6 +4,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from kaokae.errors import KaokaeError
 from kaokae.faces import FaceFinder
 from kaokae.faces.identity import DEFAULT_THRESHOLD, PersonFilter
@@ -75,22 +77,38 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
 def _swapped_frames(reader, finder: FaceFinder, swapper: FaceSwapper, identity: PersonFilter | None,
                     report: SwapReport, smooth: bool) -> Iterator[Frame]:
     video = reader.info.kind == "video"
-    tracker = FaceTracker(finder, redetect_every=REDETECT_EVERY, smoothing=smooth,
-                          fps=float(reader.info.fps or 30)) if video else None
+    swap_frame = FrameSwap(finder, swapper, identity, video=video, fps=float(reader.info.fps or 30), smooth=smooth)
     for frame in reader:
-        if tracker is not None:
-            faces = [(t.track_id, t.face) for t in tracker.update(frame.image, frame.time)]
-            swapper.forget_except(key for key, _ in faces)
+        image, swapped, skipped = swap_frame(frame)
+        report.faces_swapped += swapped
+        report.faces_skipped += skipped
+        report.frames_swapped += swapped > 0
+        yield Frame(frame.index, frame.time, image, frame.name)
+
+
+class FrameSwap:
+    """The classic swap of one frame after another (`swap_media`, and `kaokae live`): faces tracked on video (track
+    ids, One-Euro smoothed landmarks, re-detection every REDETECT_EVERY frames) or found afresh on stills, `--only`
+    applied, each face swapped. `frame_swap(frame) -> (image, faces swapped, faces skipped)`; the frame's own image is
+    never changed (a copy is returned when a face was swapped)."""
+
+    def __init__(self, finder: FaceFinder, swapper: FaceSwapper, identity: PersonFilter | None = None, *,
+                 video: bool = True, fps: float = 30.0, smooth: bool = True):
+        self.finder, self.swapper, self.identity = finder, swapper, identity
+        self.tracker = FaceTracker(finder, redetect_every=REDETECT_EVERY, smoothing=smooth, fps=fps) if video else None
+
+    def __call__(self, frame: Frame) -> tuple[np.ndarray, int, int]:
+        if self.tracker is not None:
+            faces = [(t.track_id, t.face) for t in self.tracker.update(frame.image, frame.time)]
+            self.swapper.forget_except(key for key, _ in faces)
         else:
-            faces = [(None, face) for face in finder.find(frame.image)]
-        image, swapped = frame.image, 0
+            faces = [(None, face) for face in self.finder.find(frame.image)]
+        image, swapped, skipped = frame.image, 0, 0
         for key, face in faces:
-            if identity is not None and not identity.check(frame.image, face, key, frame.index).same:
-                report.faces_skipped += 1
+            if self.identity is not None and not self.identity.check(frame.image, face, key, frame.index).same:
+                skipped += 1
                 continue
             if image is frame.image:
                 image = frame.image.copy()  # the untouched frame stays the reference for identity and colour
-            swapped += swapper.swap(image, face.landmarks, key)
-        report.faces_swapped += swapped
-        report.frames_swapped += swapped > 0
-        yield Frame(frame.index, frame.time, image, frame.name)
+            swapped += self.swapper.swap(image, face.landmarks, key)
+        return image, swapped, skipped

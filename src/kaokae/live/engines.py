@@ -1,0 +1,106 @@
+"""What swaps a live frame: the classic swap (kaokae.swap) or a trained model (kaokae.convert), one frame at a time,
+with the same tracking, One-Euro smoothing, masks, colour correction and blending as `kaokae swap` / `kaokae convert`.
+
+An engine is `swap(frame) -> rgb` (the frame's own image is never changed), `next_source() -> str | None` (what the
+cycle key switched to; None when there is nothing to cycle), `model_id` (what the label names by hash) and `close()`.
+"""
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from kaokae.composite import BLEND_METHODS, COLOUR_METHODS
+from kaokae.errors import KaokaeError
+from kaokae.faces import FaceFinder
+from kaokae.faces.identity import DEFAULT_THRESHOLD, PersonFilter
+from kaokae.media import Frame, MediaInfo
+from kaokae.provenance import file_sha256
+
+
+def _check_composite(blend: str, colour: str) -> None:
+    if blend not in BLEND_METHODS:
+        raise KaokaeError(f"unknown blend '{blend}' (use {' or '.join(BLEND_METHODS)})")
+    if colour not in COLOUR_METHODS:
+        raise KaokaeError(f"unknown colour correction '{colour}' (use {', '.join(COLOUR_METHODS)})")
+
+
+class ClassicEngine:
+    """The classic swap from one or more source photos (kaokae.swap.FrameSwap on a tracked video). With several
+    photos each face takes the one nearest its head pose, until the cycle key pins one photo after another."""
+
+    def __init__(self, sources: list[str | Path], *, only: list[str | Path] = (), threshold: float = DEFAULT_THRESHOLD,
+                 blend: str = "poisson", colour: str = "lab", smooth: bool = True, fps: float = 30.0):
+        from kaokae.swap import FaceSwapper, FrameSwap, SwapSettings, load_sources
+
+        _check_composite(blend, colour)
+        self.finder = FaceFinder(max_faces=10)
+        try:
+            self.swapper = FaceSwapper(load_sources(list(sources), self.finder),
+                                       SwapSettings(blend=blend, colour=colour), smooth_colour=smooth)
+            identity = PersonFilter(list(only), self.finder, threshold) if only else None
+        except BaseException:
+            self.finder.close()
+            raise
+        self.step = FrameSwap(self.finder, self.swapper, identity, video=True, fps=fps, smooth=smooth)
+        self.model_id = file_sha256(sources[0])  # as `kaokae swap` labels its output
+
+    def swap(self, frame: Frame) -> np.ndarray:
+        return self.step(frame)[0]
+
+    def next_source(self) -> str | None:
+        """Pin the next photo; after the last, back to choosing by head pose."""
+        sources = self.swapper.sources
+        if len(sources) == 1:
+            return None
+        pinned = self.swapper.pinned
+        pinned = 0 if pinned is None else pinned + 1
+        self.swapper.pinned = pinned if pinned < len(sources) else None
+        self.swapper.chosen.clear()
+        return "photo by head pose" if self.swapper.pinned is None else sources[self.swapper.pinned].name
+
+    def close(self) -> None:
+        self.finder.close()
+
+
+def load_runner(model_dir: str | Path, direction: str = "a2b", device: str = "auto", precision: str = "auto"):
+    """The one place live picks what runs a trained model: PyTorch (kaokae.convert.SwapModel). An ONNX Runtime
+    runner with the same interface (`runner(faces) -> (rgb, mask)`, size, face_size, centering, has_mask,
+    architecture, weights) plugs in here."""
+    from kaokae.convert import SwapModel
+
+    return SwapModel(model_dir, direction, device, precision)
+
+
+class LearnedEngine:
+    """A trained model (kaokae.convert.Converter.swap_frame): faces tracked like extract, the model run on each
+    frame's faces as soon as they are found (no batching across frames: that would add their wait to the latency)."""
+
+    def __init__(self, model_dir: str | Path, *, direction: str = "a2b", device: str = "auto",
+                 precision: str = "auto", only: list[str | Path] = (), threshold: float = DEFAULT_THRESHOLD,
+                 blend: str = "poisson", colour: str = "lab", smooth: bool = True, fps: float = 30.0,
+                 size: tuple[int, int] = (0, 0)):
+        from kaokae.convert import Converter, ConvertOptions, DetectOptions
+        from kaokae.convert.locate import DetectedFaces
+
+        _check_composite(blend, colour)
+        self.model = load_runner(model_dir, direction, device, precision)
+        options = ConvertOptions(direction=direction, colour=colour, blend=blend, batch_size=1,
+                                 detect=DetectOptions(smooth=smooth))
+        self.converter = Converter(self.model, options)
+        if only:
+            with options.detect.finder() as finder:
+                self.converter.only = PersonFilter(list(only), finder, threshold)
+        # The tracker reads the frame rate (One-Euro timing) from a video's MediaInfo; a camera is such a video.
+        info = MediaInfo(Path(str(model_dir)), "video", size[0], size[1], Fraction(fps).limit_denominator(1001), 0, None)
+        self.locate = DetectedFaces(info, self.model.face_size, self.model.centering, options.detect)
+        self.model_id = file_sha256(self.model.weights)  # as `kaokae convert` labels its output
+
+    def swap(self, frame: Frame) -> np.ndarray:
+        return self.converter.swap_frame(frame, self.locate).image
+
+    def next_source(self) -> str | None:
+        return None  # one model, one face
+
+    def close(self) -> None:
+        self.locate.close()
