@@ -93,7 +93,7 @@ class StreamCamera(Camera):
 
     def __init__(self, url: str, size: tuple[int, int] | None, timeout: float):
         self.name = url
-        self.reader = StreamReader(url, timeout=timeout)
+        self.reader = StreamReader(url, timeout=timeout)  # a read gives up with the pipeline: no thread left stuck
         self.fps = float(self.reader.fps or 30)
         self.size = size or (self.reader.width, self.reader.height)
         self.resize_to = size
@@ -147,9 +147,10 @@ class DeviceCamera(Camera):
 
 
 def open_camera(spec: str, size: tuple[int, int] | None = None, realtime: bool = True,
-                timeout: float = 10.0) -> Camera:
+                timeout: float = 5.0) -> Camera:
     """`spec`: a camera number (0), a device path (/dev/video0), a stream URL (rtsp://, udp://, http://...) or a
-    video file. `size` (width, height): asked of a webcam, and what every frame is resized to when given."""
+    video file. `size` (width, height): asked of a webcam, and what every frame is resized to when given. A stream
+    that sends no frame for `timeout` seconds counts as lost."""
     spec = str(spec)
     if spec.isdigit():
         return DeviceCamera(int(spec), size)

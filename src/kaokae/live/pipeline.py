@@ -125,6 +125,7 @@ class LivePipeline:
         self.report = LiveReport()
         self._stop = threading.Event()
         self._captured_at = time.perf_counter()
+        self.capture_stuck = False  # the capture thread was still in a read when the run ended
 
     def stop(self) -> None:
         self._stop.set()
@@ -187,8 +188,8 @@ class LivePipeline:
                     item = outbox.get(0.01)
                     if item is None:
                         if time.perf_counter() - max(self._captured_at, start + report.seconds) > self.stall_timeout:
-                            report.end, report.message = "lost", (f"{self.camera.name} sent no frame for "
-                                                                  f"{self.stall_timeout:g} s")
+                            report.end, report.message = "lost", (f"--camera {self.camera.name} sent no frame "
+                                                                  f"for {self.stall_timeout:g} s")
                             break
                         continue
                     if isinstance(item, _Failed):
@@ -211,6 +212,7 @@ class LivePipeline:
             self._stop.set()
             for thread in threads:
                 thread.join(timeout=2.0)  # a source stuck in a read is a daemon thread: it cannot hold the exit
+            self.capture_stuck = threads[0].is_alive()
             report.dropped = inbox.dropped + outbox.dropped
         return report
 

@@ -57,7 +57,8 @@ def live(options: LiveOptions, engine=None) -> LiveReport:
         raise KaokaeError("give either --source PHOTO... (the classic swap) or -m MODEL (a trained model)")
     if not 0 < options.threshold < 2:
         raise KaokaeError(f"--threshold must be between 0 and 2 (dlib's same-person line is 0.6), got {options.threshold}")
-    camera = open_camera(options.camera, options.size, options.realtime)
+    camera = open_camera(options.camera, options.size, options.realtime, timeout=options.stall_timeout)
+    pipeline = None
     try:
         engine = engine or make_engine(options, camera.fps, camera.size)
         labeller = Labeller("kaokae live", model_id=engine.model_id, watermark=options.watermark,
@@ -68,12 +69,14 @@ def live(options: LiveOptions, engine=None) -> LiveReport:
                 pace = "replayed at its frame rate" if camera.kind == "file" and camera.realtime else camera.kind
                 info(f"live: {camera.name} ({camera.size[0]}x{camera.size[1]}, {camera.fps:g} fps, {pace}) -> "
                      f"{options.output}" + (f"; {KEY_HELP}" if isinstance(output, WindowOutput) else "; Ctrl-C stops"))
-                report = LivePipeline(camera, session, output, stall_timeout=options.stall_timeout,
-                                      max_frames=options.max_frames).run()
+                pipeline = LivePipeline(camera, session, output, stall_timeout=options.stall_timeout,
+                                        max_frames=options.max_frames)
+                report = pipeline.run()
         finally:
             session.close()
     finally:
-        camera.close()
+        if pipeline is None or not pipeline.capture_stuck:
+            camera.close()  # not under a thread still reading from it; the process ends soon after anyway
     if report.end == "lost":
         raise StreamLostError(f"{report.message}; {report.summary()}")
     info(("stream ended: " if report.end == "ended" else "") + report.summary())

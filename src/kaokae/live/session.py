@@ -19,15 +19,23 @@ COMMANDS = ("swap", "source")  # toggle the swap on and off; pin the next source
 BADGE_TEXT = "synthetic"
 
 
-def draw_badge(rgb: np.ndarray) -> None:
-    """A small "synthetic" label in the bottom-right corner, in place: white on a dark box, sized to the frame."""
-    height, width = rgb.shape[:2]
+def _badge_layout(height: int, width: int) -> tuple[float, int, int, int, tuple[int, int, int, int]]:
     scale = max(height, 240) / 720 * 0.6
     thickness = max(1, round(scale * 2))
     (text_w, text_h), base = cv2.getTextSize(BADGE_TEXT, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     pad = max(3, round(6 * scale))
     x1, y1 = width - pad, height - pad
-    x0, y0 = max(0, x1 - text_w - 2 * pad), max(0, y1 - text_h - base - 2 * pad)
+    return scale, thickness, pad, base, (max(0, x1 - text_w - 2 * pad), max(0, y1 - text_h - base - 2 * pad), x1, y1)
+
+
+def badge_box(height: int, width: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the badge on a frame of this size."""
+    return _badge_layout(height, width)[-1]
+
+
+def draw_badge(rgb: np.ndarray) -> None:
+    """A small "synthetic" label in the bottom-right corner, in place: white on a darkened box, sized to the frame."""
+    scale, thickness, pad, base, (x0, y0, x1, y1) = _badge_layout(*rgb.shape[:2])
     box = rgb[y0:y1, x0:x1]
     box[:] = (box.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darkened, so the text reads on any background
     cv2.putText(rgb, BADGE_TEXT, (x0 + pad, y1 - pad - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),

@@ -241,14 +241,14 @@ def _to_rgb(frame: av.VideoFrame, quarter_turns: int) -> np.ndarray:
 class StreamReader:
     """A network stream FFmpeg opens (RTSP, UDP, HTTP, RTMP, SRT...): upright RGB frames as they arrive, timed from
     its first frame. Iteration ends when the stream ends; a stream that errors or sends nothing for `timeout` seconds
-    raises StreamLostError. Opening waits at most `timeout` seconds too."""
+    raises StreamLostError. Opening waits at most `open_timeout` seconds."""
 
-    def __init__(self, url: str, timeout: float = 10.0):
+    def __init__(self, url: str, timeout: float = 5.0, open_timeout: float = 10.0):
         self.url, self.timeout = url, timeout
         try:
-            self._container = av.open(url, timeout=(timeout, timeout), metadata_errors="replace")
+            self._container = av.open(url, timeout=(open_timeout, timeout), metadata_errors="replace")
         except av.error.ExitError:  # FFmpeg's answer to its own timeout
-            raise KaokaeError(f"cannot open stream {url}: nothing arrived within {timeout:g} s") from None
+            raise KaokaeError(f"cannot open stream {url}: nothing arrived within {open_timeout:g} s") from None
         except av.error.FFmpegError as e:
             raise KaokaeError(f"cannot open stream {url}: {_reason(e)}") from None
         if not self._container.streams.video:
@@ -272,7 +272,7 @@ class StreamReader:
                 yield Frame(index, time, _to_rgb(frame, turns))
                 index += 1
         except av.error.ExitError:
-            raise StreamLostError(f"stream {self.url} sent nothing for {self.timeout:g} s") from None
+            raise StreamLostError(f"stream {self.url} sent no frame for {self.timeout:g} s") from None
         except av.error.FFmpegError as e:
             raise StreamLostError(f"stream {self.url} broke off: {_reason(e)}") from None
 
