@@ -4,8 +4,9 @@ Rows (frames go to the `none` output, i.e. to where a window or virtual camera w
   capture only                 the replayed camera -> output, no swap, no label: the reference
   classic swap                 `kaokae live --source PHOTO` (poisson / lab, badge, watermark)
   classic swap -> recording    the same, recorded to an .mp4 (H.264 veryfast in the output thread)
-  learned original             `kaokae live -m MODEL` with a trained `original` model (64 px, published width),
-                               trained here for --train-minutes on the clip's faces (A) and another man's (B), or -m
+  learned original             `kaokae live -m MODEL` with a small trained `original` model (64 px, width 0.25 as
+                               the demo trains it), trained here for --train-minutes on the clip's faces (A) and
+                               another man's (B); or -m MODEL
 
 Columns: delivered fps, the share of captured frames dropped because the swap (or output) was busy, and
 capture-to-output latency (median, p95). Goals on 2 CPU cores: classic >= 25 fps, learned >= 15 fps, p95 <= 100 ms.
@@ -60,15 +61,15 @@ def measure(clip: Path, engine, output_for=None, label: bool = True):
     return report
 
 
-def train_model(clip: Path, root: Path, minutes: float) -> Path:
+def train_model(clip: Path, root: Path, minutes: float, width: float) -> Path:
     from kaokae.extract import ExtractOptions, extract
     from kaokae.train import Run, train
 
-    print(f"training `original` for {minutes:g} min on {clip.name} (A) and {OTHER.name} (B)...", file=sys.stderr)
+    print(f"training `original` (width {width:g}) for {minutes:g} min on {clip.name} (A) and {OTHER.name} (B)...", file=sys.stderr)
     extract([clip], root / "a.faceset", ExtractOptions(size=128))
     extract([OTHER], root / "b.faceset", ExtractOptions(size=128, every=4))
-    train(Run(root / "a.faceset", root / "b.faceset", root / "model", architecture="original", minutes=minutes,
-              preview_every=10**9))
+    train(Run(root / "a.faceset", root / "b.faceset", root / "model", architecture="original", width=width,
+              minutes=minutes, preview_every=10**9))
     return root / "model"
 
 
@@ -78,6 +79,7 @@ def main() -> int:
     parser.add_argument("--source", default=str(SOURCE), help="source photo of the classic swap (default: Obama)")
     parser.add_argument("-m", "--model", type=Path, help="a trained model to measure instead of training one")
     parser.add_argument("--train-minutes", type=float, default=2.0, help="training time of the model (default 2)")
+    parser.add_argument("--width", type=float, default=0.25, help="channel width of the model trained (default 0.25)")
     args = parser.parse_args()
     clip, source = Path(args.video), Path(args.source)
     for p in (clip, source, OTHER):
@@ -87,7 +89,7 @@ def main() -> int:
     set_quiet(True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = args.model or train_model(clip, tmp, args.train_minutes)
+        model = args.model or train_model(clip, tmp, args.train_minutes, args.width)
         camera = open_camera(clip)
         fps, size = camera.fps, camera.size
         camera.close()

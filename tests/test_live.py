@@ -13,15 +13,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from conftest import data_file
 from kaokae.cli import main
+from kaokae.extract import ExtractOptions, extract
 from kaokae.faces import FaceFinder
 from kaokae.live import ClassicEngine, LivePipeline, LiveSession, open_camera
 from kaokae.live.outputs import NullOutput
 from kaokae.live.session import badge_box
 from kaokae.media import StreamWriter, open_media
+from kaokae.media.tools import copy_first_frames
 from kaokae.provenance import Labeller, detect_watermark, file_sha256
+from kaokae.train import Run, train
+from kaokae.train.checkpoint import MODEL_FILE, latest_checkpoint
 from test_convert import face_region
 
 KNN = "face_recognition/examples/knn_examples/train/"
@@ -69,6 +74,44 @@ def test_recording_of_a_replayed_clip_is_swapped_and_labelled(tmp_path, capfd):
             far[y0:y1, x0:x1] = False
             assert difference[far].mean() < 4, "pixels far from the face changed"
             assert difference[y0:y1, x0:x1].mean() > 40, "no synthetic badge in the corner"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A tiny hd model trained in seconds on the clip's woman (A) and another man (B): it swaps badly, but it swaps."""
+    root = tmp_path_factory.mktemp("live-model")
+    copy_first_frames(data_file(CLIP), root / "a.mp4", 40)
+    extract([root / "a.mp4"], root / "a", ExtractOptions(size=64))
+    extract([data_file(LONG_CLIP)], root / "b", ExtractOptions(size=64, every=25))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model on a busy 2-core machine trains ~10x faster on one thread
+    try:
+        train(Run(root / "a", root / "b", root / "model", architecture="hd", size=32, width=0.125, iterations=20,
+                  save_every=20, preview_every=1000, settings={"batch_size": 4}))
+    finally:
+        torch.set_num_threads(threads)
+    return root / "model"
+
+
+def test_a_trained_model_swaps_live(tiny_model, tmp_path, capfd):
+    clip, out = data_file(CLIP), tmp_path / "learned.mp4"
+    code, err = run_cli(capfd, "-m", tiny_model, "--camera", clip, "--output", out, "--no-realtime", "--size",
+                        "256x256")
+    assert code == 0, err
+    assert main(["verify", str(out)]) == 0
+    weights = file_sha256(latest_checkpoint(tiny_model) / MODEL_FILE)
+    assert f"model {weights[:10]}" in capfd.readouterr().out
+    with open_media(clip) as source, open_media(out) as recorded:
+        assert recorded.info.frame_count == source.info.frame_count  # --no-realtime: every frame, none dropped
+        assert (recorded.info.width, recorded.info.height) == (256, 256)
+        with FaceFinder(max_faces=1) as finder:
+            for original, swapped in zip(source, recorded, strict=True):
+                if original.index % 40 == 10:
+                    small_original = cv2.resize(original.image, (256, 256), interpolation=cv2.INTER_AREA)
+                    landmarks = finder.find(small_original)[0].landmarks
+                    inside = face_region(landmarks, swapped.image.shape, -0.1)
+                    difference = np.abs(swapped.image.astype(int) - small_original).max(axis=2)
+                    assert difference[inside].mean() > 8, f"frame {original.index}: the face did not change"
 
 
 def test_one_line_errors(tmp_path, capfd):
