@@ -4,6 +4,7 @@ silent ends the run with exit code 1."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -275,3 +276,28 @@ def test_window_opens_and_closes_on_the_quit_key(tmp_path):
     finally:
         xvfb.terminate()
         xvfb.wait(5)
+
+
+def test_ctrl_c_ends_a_recording_cleanly(tmp_path):
+    """Without a window, Ctrl-C is how a session is stopped: exit 0 and a complete, labelled recording."""
+    out = tmp_path / "session.mp4"
+    live = subprocess.Popen([sys.executable, "-m", "kaokae", "live", "--source", str(data_file(OBAMA)), "--camera",
+                             str(data_file(LONG_CLIP)), "--output", str(out)],
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        started = ""
+        while not started.startswith("live: "):  # mediapipe may log lines of its own first
+            line = live.stderr.readline()
+            assert line, f"live ended before it started: {started}"
+            started = line if line.startswith("live: ") else started + line
+        time.sleep(2.0)
+        live.send_signal(signal.SIGINT)
+        code = live.wait(timeout=15)
+        err = started + live.stderr.read()
+    finally:
+        if live.poll() is None:
+            live.kill()
+    assert code == 0, err
+    assert "frames shown" in err and "Traceback" not in err
+    assert main(["verify", str(out)]) == 0

@@ -116,8 +116,8 @@ class VirtualCamOutput(Output):
 
 class FileOutput(Output):
     """Records the session into a video file (H.264, labelled like `kaokae convert`'s output: container tags and,
-    with a certificate, C2PA), renamed into place when the session ends well or the camera was lost; an error or
-    Ctrl-C leaves nothing. Frames keep their capture times, so dropped frames leave gaps rather than speeding up."""
+    with a certificate, C2PA), renamed into place when the session ends (quit, Ctrl-C, the stream ended or the
+    camera was lost); an error leaves nothing. Frames keep their capture times, so dropped frames leave gaps rather than speeding up."""
 
     def __init__(self, path: Path, fps: float, labeller: Labeller, overwrite: bool = False):
         if path.exists() and not overwrite:

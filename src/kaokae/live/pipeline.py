@@ -7,7 +7,7 @@ frame each.
 A real-time source never waits for the swap: when the swap is slower than the camera, the frame waiting in a slot is
 replaced by the newer one (counted as dropped), so latency stays at about one capture interval plus one swap however
 slow the swap is. A file replayed with realtime=False hands every frame on instead (nothing dropped). The run ends
-when the source ends (end="ended"), the user quits (a key, or `stop()`), or no frame has arrived for `stall_timeout`
+when the source ends (end="ended"), the user quits (a key, Ctrl-C, or `stop()`), or no frame has arrived for `stall_timeout`
 seconds or the source broke off (end="lost"); it never hangs on a source that went silent.
 """
 
@@ -84,7 +84,7 @@ class Slot:
 
 @dataclass
 class LiveReport:
-    end: str = "quit"  # "quit" (a key or stop()), "ended" (the source ended), "lost" (the source vanished)
+    end: str = "quit"  # "quit" (a key, Ctrl-C or stop()), "ended" (the source ended), "lost" (the source vanished)
     message: str = ""
     captured: int = 0  # frames read from the source
     delivered: int = 0  # frames that reached the output
@@ -208,6 +208,8 @@ class LivePipeline:
                     bar.update(1)
                     if report.delivered % 15 == 0:
                         bar.set_postfix_str(_status_line(recent, self.session.swapping), refresh=False)
+        except KeyboardInterrupt:
+            report.end = "quit"  # Ctrl-C is how a session without a window is stopped: it ends like the q key
         finally:
             self._stop.set()
             for thread in threads:
