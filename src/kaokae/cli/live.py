@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     what.add_argument("--source", nargs="+", type=Path, metavar="PHOTO",
                       help="classic swap: photo(s) of the face to put in; with several, each face takes the one "
                            "nearest its head pose (the n key pins one photo after another)")
-    what.add_argument("-m", "--model", type=Path, metavar="MODEL_DIR", help="a model folder from `kaokae train`")
+    what.add_argument("-m", "--model", type=Path, metavar="MODEL",
+                      help="a model folder from `kaokae train`, or an exported .onnx/.dfm model file")
     p.add_argument("--camera", default="0", metavar="CAMERA",
                    help="a camera number (0, 1...), a device (/dev/video0), a stream URL FFmpeg opens (rtsp://, "
                         "udp://, http://...) or a video file (default 0)")
@@ -55,6 +56,9 @@ def register(subparsers) -> None:
                    help="-m: where the model runs: auto, cpu, cuda, cuda:N, mps (default auto)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="-m: auto runs the model in bf16 where the device computes it natively, else fp32 (default auto)")
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="-m: what runs a model folder: torch (default) or onnxruntime (its latest checkpoint exported "
+                        "once into MODEL/onnx/); model files always run in onnxruntime")
     p.add_argument("--no-badge", dest="badge", action="store_false",
                    help="no visible \"synthetic\" badge in the corner (the invisible watermark stays)")
     p.add_argument("--timeout", type=float, default=5.0, metavar="S",
@@ -72,7 +76,8 @@ def run_live(args) -> int:
         sources=args.source or [], model=args.model, camera=args.camera,
         size=parse_size(args.size) if args.size else None, output=args.output, realtime=args.realtime,
         only=args.only, threshold=args.threshold, blend=args.blend, colour=args.colour, smooth=args.smooth,
-        direction=args.direction, device=args.device, precision=args.precision, badge=args.badge,
+        direction=args.direction, device=args.device, precision=args.precision, runtime=args.runtime,
+        badge=args.badge,
         watermark=not args.no_watermark, c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key,
         overwrite=args.overwrite, stall_timeout=args.timeout)
     live(options)

@@ -226,3 +226,11 @@ def model_card(model: str | Path) -> dict:
     file = OnnxSwapModel(model, device="cpu")
     made_elsewhere = {"architecture": f"{file.contract.kind} file", "size": file.size, "centering": file.centering}
     return {**made_elsewhere, **file.card}
+
+
+def label_model_id(model) -> str:
+    """The model id a synthetic-media label names: a file kaokae exported names the weights it came from, so its
+    outputs carry the same id as the folder's."""
+    from kaokae.provenance import file_sha256
+
+    return getattr(getattr(model, "contract", None), "model_id", None) or file_sha256(model.weights)

@@ -26,14 +26,14 @@ from kaokae.convert.locate import (
     alignments_beside,
     stored_faces,
 )
-from kaokae.convert.model import DIRECTIONS, SwapModel, open_model
+from kaokae.convert.model import DIRECTIONS, SwapModel, label_model_id, open_model
 from kaokae.convert.output import Preview, preview_path
 from kaokae.convert.paste import MASKS, PasteOptions, model_matrix, paste_face
 from kaokae.errors import KaokaeError
 from kaokae.faces.identity import PersonFilter
 from kaokae.media import PRESETS, Frame, MediaInfo, open_media, probe
 from kaokae.media.output import check_output
-from kaokae.provenance import Labeller, file_sha256
+from kaokae.provenance import Labeller
 from kaokae.provenance.output import open_labelled_output
 from kaokae.threads import background
 from kaokae.train.card import model_names
@@ -259,9 +259,7 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
     model = open_model(model_dir, options.direction, options.device, options.precision, options.runtime)
     converter = Converter(model, options)
     card = getattr(model, "card", {})
-    # a file kaokae exported names the weights it came from, so its outputs carry the same model id as the folder's
-    model_id = getattr(getattr(model, "contract", None), "model_id", None) or file_sha256(model.weights)
-    labeller = Labeller("kaokae convert", model_id=model_id, watermark=options.watermark,
+    labeller = Labeller("kaokae convert", model_id=label_model_id(model), watermark=options.watermark,
                         c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key,
                         model_names=model_names(card, card.get("direction", options.direction)))
     locate = _locator(info, model, options)

@@ -2,7 +2,8 @@
 with the same tracking, One-Euro smoothing, masks, colour correction and blending as `kaokae swap` / `kaokae convert`.
 
 An engine is `swap(frame) -> rgb` (the frame's own image is never changed), `next_source() -> str | None` (what the
-cycle key switched to; None when there is nothing to cycle), `model_id` (what the label names by hash) and `close()`.
+cycle key switched to; None when there is nothing to cycle), `model_id` (what the label names by hash),
+`model_names` (whose face replaces whose, from a model card; or None) and `close()`.
 """
 
 from fractions import Fraction
@@ -44,6 +45,7 @@ class ClassicEngine:
             raise
         self.step = FrameSwap(self.finder, self.swapper, identity, video=True, fps=fps, smooth=smooth)
         self.model_id = file_sha256(sources[0])  # as `kaokae swap` labels its output
+        self.model_names = None
 
     def swap(self, frame: Frame) -> np.ndarray:
         return self.step(frame)[0]
@@ -63,13 +65,14 @@ class ClassicEngine:
         self.finder.close()
 
 
-def load_runner(model_dir: str | Path, direction: str = "a2b", device: str = "auto", precision: str = "auto"):
-    """The one place live picks what runs a trained model: PyTorch (kaokae.convert.SwapModel). An ONNX Runtime
-    runner with the same interface (`runner(faces) -> (rgb, mask)`, size, face_size, centering, has_mask,
-    architecture, weights) plugs in here."""
-    from kaokae.convert import SwapModel
+def load_runner(model: str | Path, direction: str = "a2b", device: str = "auto", precision: str = "auto",
+                runtime: str = "torch"):
+    """The one place live picks what runs a trained model: convert's own choice (kaokae.convert.model.open_model):
+    a model folder through PyTorch or, with runtime="onnxruntime", its exported graph; a .onnx/.dfm file through
+    ONNX Runtime."""
+    from kaokae.convert.model import open_model
 
-    return SwapModel(model_dir, direction, device, precision)
+    return open_model(model, direction, device, precision, runtime)
 
 
 class LearnedEngine:
@@ -77,14 +80,17 @@ class LearnedEngine:
     frame's faces as soon as they are found (no batching across frames: that would add their wait to the latency)."""
 
     def __init__(self, model_dir: str | Path, *, direction: str = "a2b", device: str = "auto",
-                 precision: str = "auto", only: list[str | Path] = (), threshold: float = DEFAULT_THRESHOLD,
+                 precision: str = "auto", runtime: str = "torch", only: list[str | Path] = (), threshold: float = DEFAULT_THRESHOLD,
                  blend: str = "poisson", colour: str = "lab", smooth: bool = True, fps: float = 30.0,
                  size: tuple[int, int] = (0, 0)):
         from kaokae.convert import Converter, ConvertOptions, DetectOptions
         from kaokae.convert.locate import DetectedFaces
 
         _check_composite(blend, colour)
-        self.model = load_runner(model_dir, direction, device, precision)
+        from kaokae.convert.model import label_model_id
+        from kaokae.train.card import model_names
+
+        self.model = load_runner(model_dir, direction, device, precision, runtime)
         options = ConvertOptions(direction=direction, colour=colour, blend=blend, batch_size=1,
                                  detect=DetectOptions(smooth=smooth))
         self.converter = Converter(self.model, options)
@@ -94,7 +100,9 @@ class LearnedEngine:
         # The tracker reads the frame rate (One-Euro timing) from a video's MediaInfo; a camera is such a video.
         info = MediaInfo(Path(str(model_dir)), "video", size[0], size[1], Fraction(fps).limit_denominator(1001), 0, None)
         self.locate = DetectedFaces(info, self.model.face_size, self.model.centering, options.detect)
-        self.model_id = file_sha256(self.model.weights)  # as `kaokae convert` labels its output
+        self.model_id = label_model_id(self.model)  # as `kaokae convert` labels its output
+        card = getattr(self.model, "card", {})
+        self.model_names = model_names(card, card.get("direction", direction))
 
     def swap(self, frame: Frame) -> np.ndarray:
         return self.converter.swap_frame(frame, self.locate).image

@@ -30,6 +30,7 @@ class LiveOptions:
     direction: str = "a2b"
     device: str = "auto"
     precision: str = "auto"
+    runtime: str = "torch"  # what runs a model folder (kaokae.convert.model.RUNTIMES)
     badge: bool = True  # the visible "synthetic" badge (the invisible watermark follows `watermark`)
     watermark: bool = True
     c2pa_cert: Path | None = None
@@ -46,7 +47,7 @@ def make_engine(options: LiveOptions, fps: float, size: tuple[int, int]):
     if options.sources:
         return ClassicEngine(options.sources, **common)
     return LearnedEngine(options.model, direction=options.direction, device=options.device,
-                         precision=options.precision, size=size, **common)
+                         precision=options.precision, runtime=options.runtime, size=size, **common)
 
 
 def live(options: LiveOptions, engine=None) -> LiveReport:
@@ -62,7 +63,8 @@ def live(options: LiveOptions, engine=None) -> LiveReport:
     try:
         engine = engine or make_engine(options, camera.fps, camera.size)
         labeller = Labeller("kaokae live", model_id=engine.model_id, watermark=options.watermark,
-                            c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key)
+                            c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key,
+                            model_names=getattr(engine, "model_names", None))
         session = LiveSession(engine, labeller, badge=options.badge)
         try:
             with open_output(options.output, camera.size, camera.fps, labeller, options.overwrite) as output:
