@@ -24,7 +24,7 @@ from kaokae.faces import Face, FaceFinder, align_matrix, sharpness, warp_face
 from kaokae.faces.identity import IdentityEncoder, PersonFilter
 from kaokae.faces.pose import head_pose
 from kaokae.faces.track import FaceTracker
-from kaokae.faceset import FaceSet, FaceSetWriter
+from kaokae.faceset import FaceEntry, FaceSet, FaceSetWriter
 from kaokae.media import open_media, probe, write_image
 from kaokae.threads import background
 
@@ -202,10 +202,9 @@ class _Run:
     def _save(self, writer: FaceSetWriter, found: _Found) -> None:
         aligned, matrix, blur, (yaw, pitch, roll) = found.measured.result()
         face = found.face
-        writer.add(aligned, source_index=found.source_index, frame_index=found.frame_index,
-                   frame_time=found.frame_time, track_id=found.track_id, score=face.score, blur=blur, yaw=yaw,
-                   pitch=pitch, roll=roll, landmarks=face.landmarks, matrix=matrix, box=face.box,
-                   identity=found.identity, reason=found.reason)
+        entry = FaceEntry("", found.source_index, found.frame_index, found.frame_time, found.track_id,
+                          float(face.score), float(blur), float(yaw), float(pitch), float(roll), reason=found.reason)
+        writer.add(aligned, entry, landmarks=face.landmarks, matrix=matrix, box=face.box, identity=found.identity)
         sample = self.rejected_sample if found.reason else self.sample
         label = f"s{found.source_index} f{found.frame_index}"
         if found.track_id is not None:

@@ -124,7 +124,7 @@ def sort_faceset(path: str | Path, by: str, refs: list[str | Path] = ()) -> Face
         raise KaokaeError(f"cannot sort by {by!r}: choose from {', '.join(SORT_KEYS)}")
     if refs and by != "identity":
         raise KaokaeError("--ref only applies to --by identity")
-    fs = FaceSet.open(path)
+    fs = FaceSet.open(path, repair=True)
     if by == "blur":
         order = np.argsort(-fs.blur, kind="stable")
     elif by == "yaw":
@@ -148,7 +148,7 @@ def filter_faceset(path: str | Path, blur_below: float | None = None, not_like: 
         raise KaokaeError("nothing to filter by: give --blur-below, --not-like or --near-duplicates")
     if near_duplicates is not None and near_duplicates < 0:
         raise KaokaeError(f"--near-duplicates must be 0 or more, not {near_duplicates}")
-    fs = FaceSet.open(path)
+    fs = FaceSet.open(path, repair=True)
     reject: dict[int, str] = {}
     if not_like:
         fs, distances = _identity_distances(fs, not_like, "--not-like")
