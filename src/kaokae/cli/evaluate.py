@@ -56,7 +56,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     frames = DEFAULT_FRAMES if args.frames is None else args.frames
     if (args.model is None) == (args.swapped is None):
         raise KaokaeError("give either --model (with --source and --target) or --swapped (with --source)")
-    check_outputs(args.json, args.png)
+    check_outputs(args.json, args.png, [args.model, args.swapped, args.source, args.target, args.gallery])
     if args.model is not None:
         if args.target is None:
             raise KaokaeError("--model needs --target: B's faceset or photos")

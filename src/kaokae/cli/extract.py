@@ -92,6 +92,16 @@ def register(subparsers) -> None:
     add_quiet(p)
     p.set_defaults(run=run_filter)
 
+    p = actions.add_parser("repair", help="finish or drop a change to the faceset that a killed kaokae left",
+                           description="Finish a sort, filter or append that was interrupted after it was "
+                                       "committed (or drop one interrupted before), under the faceset's lock. "
+                                       "Reading a faceset never does this itself: until it is repaired, "
+                                       "commands that read it refuse it. Writers (extract --append, sort, "
+                                       "filter) repair first on their own.")
+    p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
+    add_quiet(p)
+    p.set_defaults(run=run_repair)
+
 
 def run_extract(args: argparse.Namespace) -> int:
     from kaokae.extract import ExtractOptions, extract
@@ -128,6 +138,14 @@ def run_filter(args: argparse.Namespace) -> int:
                                 args.near_duplicates)
     moved = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items())) or "none"
     info(f"moved {sum(counts.values())} faces into rejected/ ({moved}); {len(fs)} faces left in {fs.path}")
+    return 0
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    from kaokae.faceset import repair_faceset
+
+    done = repair_faceset(args.faceset)
+    info(f"{args.faceset}: {done or 'nothing to repair'}")
     return 0
 
 

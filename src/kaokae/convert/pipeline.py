@@ -30,6 +30,7 @@ from kaokae.convert.model import DIRECTIONS, SwapModel, label_model_id, open_mod
 from kaokae.convert.output import Preview, preview_path
 from kaokae.convert.paste import MASKS, PasteOptions, model_matrix, paste_face
 from kaokae.errors import KaokaeError
+from kaokae.faces.finder import check_detection
 from kaokae.faces.identity import PersonFilter
 from kaokae.media import PRESETS, Frame, MediaInfo, open_media, probe
 from kaokae.media.output import check_output
@@ -104,6 +105,7 @@ class Swapped:
 
 
 def check_options(o: ConvertOptions, model: SwapModel | None = None) -> None:
+    check_detection(o.detect.max_faces, o.detect.min_size, o.detect.min_score)
     if o.direction not in DIRECTIONS:
         raise KaokaeError(f"--direction must be one of {', '.join(DIRECTIONS)}, not {o.direction!r}")
     if o.mask is not None and o.mask not in MASKS:
@@ -255,7 +257,8 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
     start = time.perf_counter()
     info = probe(input_path)
     output = Path(output)
-    check_output(info, output, options.overwrite)
+    check_output(info, output, options.overwrite,
+                 [model_dir, *options.only, options.alignments, options.c2pa_cert, options.c2pa_key])
     model = open_model(model_dir, options.direction, options.device, options.precision, options.runtime)
     converter = Converter(model, options)
     card = getattr(model, "card", {})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kaokae import atomic
+from kaokae import atomic, paths
 from kaokae.errors import KaokaeError
 from kaokae.evaluate.score import SwapScorer
 
@@ -57,8 +57,9 @@ class Report:
         report_figure(self, path, columns)
 
 
-def check_outputs(json_path: str | Path | None, png_path: str | Path | None) -> None:
-    """Refuse bad output paths before minutes of work rather than after."""
+def check_outputs(json_path: str | Path | None, png_path: str | Path | None, inputs=()) -> None:
+    """Refuse bad output paths before minutes of work rather than after: also one that is (or holds) an input."""
+    paths.check_outputs(inputs, [json_path, png_path])
     for path, suffix, option in ((json_path, ".json", "--json"), (png_path, ".png", "--png")):
         if path is None:
             continue

@@ -21,11 +21,13 @@ from kaokae.errors import KaokaeError, NothingFoundError
 from kaokae.extract.contact_sheet import SHEET_FACES, TILE, contact_sheet, label_tile
 from kaokae.extract.sample import EvenSample
 from kaokae.faces import Face, FaceFinder, align_matrix, sharpness, warp_face
+from kaokae.faces.finder import check_detection
 from kaokae.faces.identity import IdentityEncoder, PersonFilter
 from kaokae.faces.pose import head_pose
 from kaokae.faces.track import FaceTracker
-from kaokae.faceset import FaceEntry, FaceSet, FaceSetWriter
+from kaokae.faceset import MAX_SIZE, MIN_SIZE, FaceEntry, FaceSet, FaceSetWriter
 from kaokae.media import open_media, probe, write_image
+from kaokae.paths import check_outputs
 from kaokae.threads import background
 
 REJECT_OTHER_PERSON = "other-person"
@@ -76,9 +78,7 @@ def extract(inputs: list[str | Path], output: str | Path,
     _check_options(options)
     infos = [probe(path) for path in inputs]  # every input is checked before any work starts
     output = Path(output)
-    for info in infos:
-        if output.resolve() == Path(info.path).resolve():
-            raise KaokaeError(f"the faceset folder {output} is also an input")
+    check_outputs([*inputs, *options.only], [output])
     total = sum(math.ceil(info.frame_count / options.every) for info in infos)
     start = time.perf_counter()
 
@@ -99,6 +99,10 @@ def extract(inputs: list[str | Path], output: str | Path,
 
 
 def _check_options(o: ExtractOptions) -> None:
+    check_detection(o.max_faces, o.min_size, o.min_score)
+    if not MIN_SIZE <= o.size <= MAX_SIZE:
+        raise KaokaeError(f"--size (the side of the aligned faces) must be {MIN_SIZE} to {MAX_SIZE} pixels, "
+                          f"not {o.size}")
     if o.every < 1:
         raise KaokaeError(f"--every must be 1 or more, not {o.every}")
     if o.redetect_every < 1:

@@ -49,13 +49,13 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
         raise KaokaeError(f"--only-threshold must be between 0 and 2 (dlib's same-person line is 0.6), got {only_threshold}")
     with open_media(target) as reader:
         media = reader.info
-        check_output(media, output, overwrite)
+        references = [only] if isinstance(only, str | Path) else list(only or [])
+        check_output(media, output, overwrite, [*sources, *references, c2pa_cert, c2pa_key])
         with FaceFinder(max_faces=10) as finder:
             swapper = FaceSwapper(load_sources(list(sources), finder), settings, smooth_colour=smooth)
             # after load_sources, which reports a missing or unreadable photo in one line
             labeller = Labeller("kaokae swap", model_id=file_sha256(sources[0]), watermark=watermark,
                                 c2pa_cert=c2pa_cert, c2pa_key=c2pa_key)
-            references = [only] if isinstance(only, str | Path) else list(only or [])
             identity = PersonFilter(references, finder, only_threshold) if references else None
             report = SwapReport()
             frames = background(_swapped_frames(reader, finder, swapper, identity, report, smooth))

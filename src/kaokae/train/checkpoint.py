@@ -22,10 +22,13 @@ the batches and augmentations an uninterrupted run would have drawn, with any nu
 """
 
 import contextlib
+import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +40,12 @@ from torch import nn
 from kaokae import atomic
 from kaokae.errors import KaokaeError
 from kaokae.train.card import check_card
-from kaokae.train.models import MODELS, build_model, model_config
+from kaokae.train.models import MODELS, build_model, model_config, parameter_count
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock
+    fcntl = None
 
 FORMAT = "kaokae-model"
 VERSION = 1
@@ -67,17 +75,81 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
+        """ValueError naming the field when anything is not what kaokae writes: config.json may come from anyone."""
         d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")
         if d.pop("format", None) != FORMAT:
             raise ValueError("not a kaokae model config")
         if d.pop("version", None) != VERSION:
             raise ValueError(f"unsupported version (this kaokae reads version {VERSION})")
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls) if f.default_factory is dataclasses.MISSING}
+        if set(d) - names or required - set(d):
+            raise ValueError(f"fields {sorted(d)}, expected {sorted(required)} (and optionally "
+                             f"{sorted(names - required)})")
         config = cls(**d)
         if config.architecture not in MODELS:
-            raise ValueError(f"unknown architecture {config.architecture!r}")
-        model_config(config.architecture, config.model)  # validates the fields
+            raise ValueError(f"field 'architecture': unknown architecture {config.architecture!r}")
+        if config.centering not in ("face", "head"):
+            raise ValueError(f"field 'centering' is {config.centering!r}, not face or head")
+        if not _is_int(config.face_size) or not 16 <= config.face_size <= 4096:
+            raise ValueError(f"field 'face_size' is {config.face_size!r}, not 16 to 4096 pixels")
+        check_fields(config.model, MODELS[config.architecture].Config, "model", MODEL_LIMITS)
+        architecture = model_config(config.architecture, config.model)
+        if config.size % 16:
+            raise ValueError(f"field 'model.size' is {config.size}, not a multiple of 16")
+        with torch.device("meta"):  # counted without memory: absurd layer sizes are refused, not allocated
+            parameters = parameter_count(build_model(config.architecture, architecture))
+        if parameters > MAX_PARAMETERS:
+            raise ValueError(f"field 'model' describes {parameters / 1e9:.1f} billion parameters, more than "
+                             f"{MAX_PARAMETERS / 1e9:.0f} billion")
+        from kaokae.train.trainer import TrainConfig  # the trainer owns the settings; it imports this module
+
+        check_fields(config.train, TrainConfig, "train", TRAIN_LIMITS)
         check_card(config.card)
         return config
+
+
+MAX_PARAMETERS = 1_000_000_000
+# Ranges of the stored numbers (inclusive); any other number must be finite and 0 or more.
+MODEL_LIMITS = {"size": (16, 1024), "*": (1, 4096)}
+TRAIN_LIMITS = {"batch_size": (1, 4096), "lr": (1e-9, 1.0), "seed": (0, 2**63 - 1), "holdout": (0, 10**9),
+                "flip": (0, 1), "color_transfer": (0, 1), "warp_points": (2, 64), "rotation": (0, 180),
+                "*": (0, 1e6)}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_fields(values, cls, where: str, limits: dict) -> None:
+    """A dataclass stored as a JSON object: only its fields, each of its default's type (int, float, a tuple of
+    ints or a nested dataclass) and within `limits`; ValueError naming the field otherwise."""
+    if not isinstance(values, dict):
+        raise ValueError(f"field {where!r} is not an object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name, value in values.items():
+        key = f"{where}.{name}"
+        if name not in fields:
+            raise ValueError(f"field {key!r} is unknown")
+        f = fields[name]
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            check_fields(value, type(default), key, limits)
+            continue
+        items = value if isinstance(default, tuple) else [value]
+        if isinstance(default, tuple) and (not isinstance(value, list) or not 1 <= len(value) <= 16):
+            raise ValueError(f"field {key!r} is {value!r}, not a list of 1 to 16 numbers")
+        for item in items:
+            whole = _is_int(default) or isinstance(default, tuple)
+            if whole and not _is_int(item):
+                raise ValueError(f"field {key!r} is {value!r}, not a whole number")
+            if not whole and (isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item)):
+                raise ValueError(f"field {key!r} is {value!r}, not a number")
+            low, high = limits.get(name, limits["*"])
+            if not low <= item <= high:
+                raise ValueError(f"field {key!r} is {value!r}, outside {low} to {high}")
 
 
 def read_config(model_dir: Path) -> ModelConfig | None:
@@ -86,9 +158,38 @@ def read_config(model_dir: Path) -> ModelConfig | None:
     if not path.exists():
         return None
     try:
-        return ModelConfig.from_json(path.read_text())
-    except (ValueError, TypeError, KeyError) as e:
-        raise KaokaeError(f"{path} is damaged or not a kaokae model config: {e}") from None
+        return ModelConfig.from_json(path.read_text("utf-8"))
+    except (ValueError, TypeError, KeyError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise KaokaeError(f"{path} is damaged or not a kaokae model config: {str(e).splitlines()[0]}") from None
+
+
+@contextlib.contextmanager
+def exclusive(model_dir: Path) -> Iterator[bool]:
+    """Hold the model folder for one training run (an flock on the folder, created if missing), so a second
+    trainer of the same folder is refused rather than interleaving checkpoints. Yields whether the folder was new
+    (missing or empty): a run that fails before its first checkpoint then removes what it created."""
+    model_dir = Path(model_dir)
+    new = not model_dir.exists() or (model_dir.is_dir() and not any(model_dir.iterdir()))
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(model_dir, os.O_RDONLY)
+    except OSError as e:
+        raise KaokaeError(f"cannot create the model folder {model_dir}: {e.strerror or e}") from None
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KaokaeError(f"{model_dir} is being trained by another kaokae right now: one trainer per "
+                                  "model folder") from None
+        try:
+            yield new
+        except BaseException:
+            if new and not (model_dir / LATEST).exists():  # nothing trained yet: leave no half-made model folder
+                shutil.rmtree(model_dir, ignore_errors=True)
+            raise
+    finally:
+        os.close(fd)
 
 
 def write_config(model_dir: Path, config: ModelConfig) -> None:

@@ -36,8 +36,9 @@ def preview_grid(model, faces_a: torch.Tensor, faces_b: torch.Tensor, autocast) 
         rows = [faces_a, model.swap(faces_a, "a")[0], model.swap(faces_a, "b")[0],
                 faces_b, model.swap(faces_b, "b")[0], model.swap(faces_b, "a")[0]]
     tile = max(MIN_TILE, faces_a.shape[-1])
-    return np.concatenate([np.concatenate([_label(name, tile), _tiles(row, tile)], 1)
-                           for name, row in zip(ROWS, rows, strict=True)], 0)
+    lines = [np.concatenate([_label(name, tile), _tiles(row, tile)], 1) for name, row in zip(ROWS, rows, strict=True)]
+    width = max(line.shape[1] for line in lines)  # A and B may have fewer faces than the grid has columns
+    return np.concatenate([np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0))) for line in lines], 0)
 
 
 def write_png(dest: Path, rgb: np.ndarray) -> None:

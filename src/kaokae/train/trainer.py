@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from kaokae import progress
 from kaokae.errors import KaokaeError
 from kaokae.faceset import FaceSet
+from kaokae.paths import check_outputs
 from kaokae.train import checkpoint, distributed
 from kaokae.train.augment import Augmentation, Batch, augment
 from kaokae.train.card import with_facesets, with_text
@@ -113,6 +114,7 @@ class StopRequest:
 
 
 def _check(run: Run) -> None:
+    check_outputs([run.faceset_a, run.faceset_b], [run.model_dir])
     if run.architecture is not None and run.architecture not in MODELS:
         raise KaokaeError(f"--model must be one of {', '.join(MODELS)}, not {run.architecture!r}")
     check_precision(run.precision)
@@ -294,7 +296,8 @@ def train(run: Run) -> nn.Module:
     _check(run)
     process = distributed.start(run.device)
     try:
-        return _train(run, process)
+        with checkpoint.exclusive(run.model_dir) if process.is_main else contextlib.nullcontext():
+            return _train(run, process)
     finally:
         distributed.stop(process)
 
