@@ -44,6 +44,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from kaokae import __version__, atomic
 from kaokae.errors import KaokaeError
@@ -696,16 +697,19 @@ def _read_png(path: Path, size: int) -> np.ndarray:
             width, height = struct.unpack(">II", header[16:24])
             if (width, height) != (size, size):
                 raise KaokaeError(f"{path} is {width}x{height}, but the faceset's faces are {size}x{size}")
-            data = np.frombuffer(header + f.read(), np.uint8)
+            data = header + f.read()
     except OSError as e:
         raise KaokaeError(f"cannot read face image {path}: {e.strerror or e}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if image is None:
-        raise KaokaeError(f"cannot read face image {path} (damaged)")
-    if image.shape != (size, size, 3):
-        raise KaokaeError(f"{path} is {image.shape[1]}x{image.shape[0]}, but the faceset's faces are "
-                          f"{size}x{size}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    # Pillow, not OpenCV: libpng inside OpenCV prints its warnings straight to stderr, Pillow raises instead
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as e:
+        why = "not a readable PNG" if isinstance(e, UnidentifiedImageError) else e
+        raise KaokaeError(f"cannot read face image {path} (damaged: {why})") from None
+    if rgb.shape != (size, size, 3):
+        raise KaokaeError(f"{path} is {rgb.shape[1]}x{rgb.shape[0]}, but the faceset's faces are {size}x{size}")
+    return rgb
 
 
 # zlib level 1 with Huffman coding only: on aligned face photos 20-30% faster than OpenCV's default level 1

@@ -50,8 +50,9 @@ def _within(path: str, folder: str) -> bool:
 
 
 def check_outputs(inputs: Iterable[str | os.PathLike | None], outputs: Iterable[str | os.PathLike | None]) -> None:
-    """Refuse (KaokaeError) when an output is an input, a folder that holds an input, or an input folder itself:
-    writing or `--overwrite`-replacing it would destroy what the command reads. Checked before any work."""
+    """Refuse (KaokaeError) when an output is an input, a folder that holds an input, or an existing file inside an
+    input folder: writing or `--overwrite`-replacing it would destroy what the command reads. Checked before any
+    work. (A new file, or a folder, inside an input folder is fine: `convert photos/ -o photos/swapped/`.)"""
     ins = [(Path(p), _real(p)) for p in inputs if p is not None]
     for out in (Path(p) for p in outputs if p is not None):
         real_out = _real(out)
@@ -61,9 +62,21 @@ def check_outputs(inputs: Iterable[str | os.PathLike | None], outputs: Iterable[
             if _within(real_in, real_out):
                 raise KaokaeError(f"output {out} holds the input {given}: writing it could destroy the input, "
                                   "choose another output")
+            if os.path.isfile(out) and os.path.isdir(real_in) and _within(real_out, real_in):
+                raise KaokaeError(f"output {out} is a file inside the input {given}: choose another output")
 
 
 _cleaned: set[str] = set()
+
+
+def _last_change(entry: os.DirEntry) -> float:
+    """When a partial file or folder last changed; a folder's faces/ subfolder counts (a long extract writes there)."""
+    latest = entry.stat(follow_symlinks=False).st_mtime
+    if entry.is_dir(follow_symlinks=False):
+        for child in os.scandir(entry.path):
+            if child.is_dir(follow_symlinks=False):
+                latest = max(latest, child.stat(follow_symlinks=False).st_mtime)
+    return latest
 
 
 def remove_stale_partials(folder: str | os.PathLike) -> int:
@@ -82,7 +95,7 @@ def remove_stale_partials(folder: str | os.PathLike) -> int:
         if not PARTIAL.match(entry.name):
             continue
         try:
-            if now - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER_S:
+            if now - _last_change(entry) < STALE_AFTER_S:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)

@@ -50,7 +50,10 @@ def _open(path: Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's own warnings (bomb, EXIF) would print before our error line
             image = Image.open(path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError:  # Pillow refuses twice its limit itself
+        raise KaokaeError(f"{path} is over {2 * MAX_PIXELS / 1e6:.0f} megapixels: kaokae reads images of up to "
+                          f"{MAX_PIXELS / 1e6:.0f} megapixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise KaokaeError(f"cannot read image {path}: {e}") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
