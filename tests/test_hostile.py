@@ -188,7 +188,8 @@ def plan(moves) -> callable:
     def craft(w: Path) -> None:
         pending = w / "fa" / ".pending"
         pending.mkdir()
-        (pending / "moves.json").write_text(moves if isinstance(moves, str) else json.dumps(moves))
+        plan = moves(w) if callable(moves) else moves
+        (pending / "moves.json").write_text(plan if isinstance(plan, str) else json.dumps(plan))
         (w / "fa" / "payload.txt").write_text("attacker's payload\n")
     return craft
 
@@ -197,7 +198,7 @@ MOVES = {
     "overwrite-outside": [["payload.txt", "../victim.txt"]],
     "face-onto-outside": [["faces/000000.png", "../victim.txt"]],
     "move-in-from-outside": [["../victim.txt", "faces/moved.png"]],
-    "absolute": [[os.path.abspath("/etc/hostname"), "faces/x.png"]],
+    "absolute": lambda w: [[str(w / "victim.txt"), "faces/x.png"]],
     "onto-alignments": [["faces/000000.png", "alignments.json"]],
     "not-a-list": {"a": "b"},
     "triples": [["faces/000000.png", "faces/000001.png", "x"]],

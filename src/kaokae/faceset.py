@@ -591,13 +591,28 @@ FACE_FILE = re.compile(r"^(faces|rejected)/[^/\\]+\.png$")
 STAGED_FILE = re.compile(r"^\.append\.partial-[A-Za-z0-9_]+/[^/\\]+\.png$")  # a FaceSetWriter's appended faces
 
 
+def _face_files(root: Path, names: list, where: str, staged: bool = False) -> list[Path]:
+    """The paths of face files named on disk: faces/NAME.png or rejected/NAME.png inside `root` (or, for the
+    source of a planned move, a writer's staged face), never anything else. Each folder is resolved once and each
+    file checked for a symlink (resolving every path of a big faceset would cost most of the open)."""
+    folders: dict[str, Path] = {}
+    paths = []
+    for name in names:
+        if not isinstance(name, str) or not (FACE_FILE.match(name) or (staged and STAGED_FILE.match(name))):
+            raise KaokaeError(f"{where}: {name!r} is not a face file of the faceset (faces/NAME.png or "
+                              "rejected/NAME.png): refused")
+        folder = name.split("/")[0]
+        if folder not in folders:
+            folders[folder] = inside(root, folder, where)
+        path = root / name
+        if path.is_symlink():
+            inside(root, name, where)
+        paths.append(path)
+    return paths
+
+
 def _face_file(root: Path, name: object, where: str, staged: bool = False) -> Path:
-    """The path of a face file named on disk: faces/NAME.png or rejected/NAME.png inside `root` (or, for the
-    source of a planned move, a writer's staged face), never anything else."""
-    if not isinstance(name, str) or not (FACE_FILE.match(name) or (staged and STAGED_FILE.match(name))):
-        raise KaokaeError(f"{where}: {name!r} is not a face file of the faceset (faces/NAME.png or "
-                          "rejected/NAME.png): refused")
-    return inside(root, name, where)
+    return _face_files(root, [name], where, staged)[0]
 
 
 def _read(path: Path) -> Alignments:
@@ -649,8 +664,7 @@ def _read(path: Path) -> Alignments:
         raise KaokaeError(f"{json_path} is damaged: field {e} is missing") from None
     except (TypeError, ValueError) as e:
         raise KaokaeError(f"{json_path} is damaged: {field}: {e}") from None
-    for entry in entries["faces"] + entries["rejected"]:
-        _face_file(path, entry.file, str(json_path))
+    _face_files(path, [e.file for e in entries["faces"] + entries["rejected"]], str(json_path))
     if not npz_path.is_file():
         raise KaokaeError(f"{path} is damaged: alignments.npz is missing")
     blob = npz_path.read_bytes()
