@@ -727,3 +727,19 @@ def test_library_noise_stays_off_stderr(work, capfd):
     (work / "fa" / "faces" / "000002.png").write_bytes(bad)
     attempt(capfd, work, "noise / near-duplicates", ["faceset", "filter", work / "fa", "--near-duplicates", "0"])
 
+
+
+def test_opencv_and_python_warnings_are_silenced_unless_verbose(capfd, tmp_path):
+    """Finding 8: OpenCV's `[ WARN ]` lines and Python warnings of the libraries reached stderr."""
+    import warnings
+
+    import cv2
+
+    from kaokae.cli import _silence_libraries
+
+    capfd.readouterr()
+    with warnings.catch_warnings():
+        _silence_libraries()
+        assert cv2.imread(str(tmp_path / "missing.png")) is None
+        warnings.warn("a library's noise", UserWarning, stacklevel=1)
+    assert capfd.readouterr().err == ""

@@ -81,4 +81,4 @@ def _silence_libraries() -> None:
     with contextlib.suppress(ImportError, AttributeError):
         import cv2
 
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: no "[ WARN:0@...]" lines
