@@ -157,8 +157,17 @@ def prepare_folder(run: Run) -> ModelConfig:
     card = with_facesets(with_text(config.card, **run.card), *_open_facesets(run))
     if card != config.card:
         config = dataclasses.replace(config, card=card)
+        _check_latest_loads(Path(run.model_dir), config)
         checkpoint.write_config(Path(run.model_dir), config)
     return config
+
+
+def _check_latest_loads(model_dir: Path, config: ModelConfig) -> None:
+    """A resume that will be refused must not change config.json: load the checkpoint once before writing it."""
+    latest = checkpoint.latest_checkpoint(model_dir)
+    if latest is not None:
+        model = build_model(config.architecture, model_config(config.architecture, config.model))
+        checkpoint.load_checkpoint(latest, model, None, torch.device("cpu"))
 
 
 def _prepare_config(run: Run) -> ModelConfig:
@@ -201,6 +210,7 @@ def _prepare_config(run: Run) -> ModelConfig:
         changed = ", ".join(f"{k} {before.get(k)} -> {v}" for k, v in _flat(merged).items() if before.get(k) != v)
         progress.info(f"kaokae: changed training settings: {changed}")
         config = dataclasses.replace(config, train=dataclasses.asdict(TrainConfig.from_dict(merged)))
+        _check_latest_loads(model_dir, config)
         checkpoint.write_config(model_dir, config)
     return config
 
