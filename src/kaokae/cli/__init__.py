@@ -13,7 +13,8 @@ from kaokae.errors import KaokaeError
 from kaokae.progress import set_quiet
 
 # Order is the pipeline's order, which is also the order `kaokae --help` lists them in.
-COMMAND_MODULES = ["media", "extract", "train", "model", "convert", "swap", "live", "demo", "evaluate", "provenance"]
+COMMAND_MODULES = ["media", "extract", "people", "train", "model", "convert", "swap", "live", "demo", "evaluate",
+                   "provenance"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -17,9 +17,9 @@ def register(subparsers) -> None:
                     "smoothing), or read from stored alignments: --alignments, or the faceset `kaokae extract "
                     "clip.mp4 -o clip.faceset` left beside the input. Frames without a face are copied unchanged.")
     p.add_argument("input", type=Path, metavar="INPUT", help="video file, image file or folder of images")
-    p.add_argument("-m", "--model", required=True, type=Path, metavar="MODEL",
+    p.add_argument("-m", "--model", type=Path, metavar="MODEL",
                    help="model folder written by `kaokae train`, or a model file: a .onnx from `kaokae export` or "
-                        "a DeepFaceLab .dfm (run by ONNX Runtime)")
+                        "a DeepFaceLab .dfm (run by ONNX Runtime); or give --map instead")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUTPUT",
                    help="video (.mp4 .m4v .mov .mkv), image (.png .jpg ...) or folder of PNGs (no extension)")
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b",
@@ -48,8 +48,15 @@ def register(subparsers) -> None:
     g = p.add_argument_group("faces")
     g.add_argument("--only", nargs="+", type=Path, default=[], metavar="REF",
                    help="swap only faces of the person in these photos; other faces are left untouched")
+    g.add_argument("--map", action="append", default=[], metavar="REFS=MODEL",
+                   help="several people, each their own model, in one pass: each face goes to the person of the "
+                        "nearest reference (dlib identity, as --only) and through that person's model (a folder, .onnx or .dfm); faces matching "
+                        "no reference stay untouched. REFS: a photo, a faceset, or several separated by commas (e.g. "
+                        "--map a1.jpg,a2.jpg=models/a --map b.png=models/b; `kaokae people` writes such photos). "
+                        "Repeat per person; replaces -m")
     g.add_argument("--threshold", type=float, default=0.6,
-                   help="--only: identity distance at or below which a face counts as that person (default 0.6)")
+                   help="--only, --map: identity distance at or below which a face counts as that person (default "
+                        "0.6)")
     g.add_argument("--alignments", type=Path, metavar="FACESET",
                    help="reuse the faces stored by `kaokae extract` for this input instead of detecting them; "
                         "the faceset's sources must include INPUT (same file, or the same name and frame count)")
@@ -84,13 +91,15 @@ def register(subparsers) -> None:
 
 def run_convert(args) -> int:
     from kaokae.convert import ConvertOptions, DetectOptions, convert
+    from kaokae.extract.person_map import parse_map
 
     detect = DetectOptions(args.detector, args.max_faces, args.min_size, args.min_score, args.redetect_every,
                            args.smooth)
     options = ConvertOptions(
         direction=args.direction, mask=args.mask, erode=args.erode, feather=args.feather, colour=args.colour,
         blend=args.blend, keep_mouth=args.keep_mouth, batch_size=args.batch_size, prediction_ema=args.prediction_ema,
-        only=args.only, threshold=args.threshold, alignments=args.alignments, use_alignments=args.use_alignments,
+        only=args.only, threshold=args.threshold, map=parse_map(args.map), alignments=args.alignments,
+        use_alignments=args.use_alignments,
         detect=detect, preview=args.preview, crf=args.crf, preset=args.preset, device=args.device, precision=args.precision,
         runtime=args.runtime, overwrite=args.overwrite, watermark=not args.no_watermark, c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
     result = convert(args.input, args.model, args.output, options)

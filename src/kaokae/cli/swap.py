@@ -18,10 +18,11 @@ def register(subparsers) -> None:
                     "its audio. Instant, but it copies the photo's lighting and expression details: a trained model "
                     "(extract, train, convert) looks better.",
     )
-    p.add_argument("--source", nargs="+", required=True, metavar="PHOTO",
+    p.add_argument("--source", nargs="+", default=[], metavar="PHOTO",
                    help="photo(s) of the face to put in (the largest face of each is used). With several photos "
                         "each target face takes the one whose head pose (the direction the face points: yaw and "
-                        "pitch) is closest to its own; a video face keeps its photo unless another is clearly closer")
+                        "pitch) is closest to its own; a video face keeps its photo unless another is clearly closer "
+                        "(or give --map instead)")
     p.add_argument("--target", required=True, metavar="MEDIA",
                    help="the image, folder of images or video whose faces are replaced")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
@@ -30,8 +31,14 @@ def register(subparsers) -> None:
     p.add_argument("--only", nargs="+", type=Path, metavar="REF", default=[],
                    help="swap only the faces of the person in these photos (dlib face identity); others stay as "
                         "they are")
+    p.add_argument("--map", action="append", default=[], metavar="REFS=PHOTOS",
+                   help="several people, each their own face, in one pass: each target face goes to the person of "
+                        "the nearest reference (dlib identity, as --only) and gets that person's photo(s); faces "
+                        "matching no reference stay untouched. REFS and PHOTOS: one photo or several separated by "
+                        "commas (REFS may also be a faceset), e.g. --map a1.jpg,a2.jpg=b1.jpg --map c.png=d.jpg "
+                        "(`kaokae people` writes reference photos). Repeat per person; replaces --source")
     p.add_argument("--only-threshold", type=float, default=0.6, metavar="D",
-                   help="with --only: identity distance at or below which a face counts as that person (lower is stricter; default 0.6)")
+                   help="with --only or --map: identity distance at or below which a face counts as that person (lower is stricter; default 0.6)")
     p.add_argument("--blend", choices=BLEND_METHODS, default="poisson",
                    help="poisson: the face takes the frame's lighting at its edge (gradient-domain cloning); "
                         "feather: a plain soft-edged paste (default poisson)")
@@ -54,10 +61,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from kaokae.extract.person_map import parse_map
     from kaokae.swap import SwapSettings, swap_media
 
     settings = SwapSettings(blend=args.blend, colour=args.colour, erode=args.erode, feather=args.feather)
-    swap_media(args.source, args.target, args.output, only=args.only, only_threshold=args.only_threshold,
+    swap_media(args.source, args.target, args.output, only=args.only, person_map=parse_map(args.map),
+               only_threshold=args.only_threshold,
                settings=settings, smooth=args.smooth, crf=args.crf, preset=args.preset, overwrite=args.overwrite,
                watermark=not args.no_watermark, c2pa_cert=args.c2pa_cert, c2pa_key=args.c2pa_key)
     return 0

@@ -1,14 +1,15 @@
 """`kaokae swap`: the classic swap over a whole image, folder of images or video, frames streamed one at a time."""
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kaokae.errors import KaokaeError
+from kaokae.extract.person_map import MapEntry, check_map, check_not_overwritten, person_matcher
 from kaokae.faces import FaceFinder
-from kaokae.faces.identity import DEFAULT_THRESHOLD, PersonFilter
+from kaokae.faces.identity import DEFAULT_THRESHOLD, PersonFilter, PersonMatcher
 from kaokae.faces.track import FaceTracker
 from kaokae.media import Frame, open_media
 from kaokae.media.output import check_output
@@ -26,11 +27,13 @@ class SwapReport:
     frames: int = 0  # frames written
     frames_swapped: int = 0  # frames with at least one face swapped
     faces_swapped: int = 0
-    faces_skipped: int = 0  # faces left alone by --only
+    faces_skipped: int = 0  # faces left alone by --only, or matching no --map reference
+    faces_per_person: list[tuple[str, int]] | None = None  # with --map: (person's label, faces swapped) per entry
+    per_person: list[int] = field(default_factory=list)  # faces swapped per swapper, while it runs
 
 
-def swap_media(sources: list[str | Path], target: str | Path, output: str | Path, *,
-               only: str | Path | Sequence[str | Path] | None = None,
+def swap_media(sources: list[str | Path] | None, target: str | Path, output: str | Path, *,
+               only: str | Path | Sequence[str | Path] | None = None, person_map: list[MapEntry] | None = None,
                only_threshold: float = DEFAULT_THRESHOLD, settings: SwapSettings | None = None, smooth: bool = True,
                crf: int = 18, preset: str = "veryfast", overwrite: bool = False, watermark: bool = True,
                c2pa_cert: str | Path | None = None, c2pa_key: str | Path | None = None) -> SwapReport:
@@ -42,73 +45,109 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
     (kaokae.faces.identity.PersonFilter). The output is labelled as synthetic (kaokae.provenance): metadata, and the
     invisible watermark unless `watermark` is False; a C2PA manifest with `c2pa_cert`/`c2pa_key`. Its model id is the
     first source photo's sha256.
+
+    With `person_map` instead of `sources` (kaokae.extract.person_map), each face goes to the person of the nearest
+    reference (the same identity decision as `only`) and gets that person's photos; faces matching nobody stay.
     """
     output = Path(output)
     settings = settings or SwapSettings()
+    person_map = list(person_map or [])
+    references = [only] if isinstance(only, str | Path) else list(only or [])
     if not 0 < only_threshold < 2:
         raise KaokaeError(f"--only-threshold must be between 0 and 2 (dlib's same-person line is 0.6), got {only_threshold}")
+    if bool(sources) == bool(person_map):
+        raise KaokaeError("give either --source PHOTO... or --map REF=PHOTO, one of the two")
+    if person_map and references:
+        raise KaokaeError("--only and --map do not go together: --map already says whose faces change")
+    if person_map:
+        check_map(person_map, "photo")
     with open_media(target) as reader:
         media = reader.info
-        references = [only] if isinstance(only, str | Path) else list(only or [])
         check_output(media, output, overwrite, [*sources, *references, c2pa_cert, c2pa_key])
+        check_not_overwritten(output, person_map)
         with FaceFinder(max_faces=10) as finder:
-            swapper = FaceSwapper(load_sources(list(sources), finder), settings, smooth_colour=smooth)
+            # one swapper per person (the same one where two people share photos); --source: one for everybody
+            loaded: dict[tuple[Path, ...], FaceSwapper] = {}
+            for photos in [tuple(Path(p) for p in sources)] if sources else [e.targets for e in person_map]:
+                if photos not in loaded:
+                    loaded[photos] = FaceSwapper(load_sources(list(photos), finder), settings, smooth_colour=smooth)
+            swappers = list(loaded.values()) if sources else [loaded[e.targets] for e in person_map]
             # after load_sources, which reports a missing or unreadable photo in one line
-            labeller = Labeller("kaokae swap", model_id=file_sha256(sources[0]), watermark=watermark,
+            first = sources[0] if sources else person_map[0].targets[0]
+            labeller = Labeller("kaokae swap", model_id=file_sha256(first), watermark=watermark,
                                 c2pa_cert=c2pa_cert, c2pa_key=c2pa_key)
-            identity = PersonFilter(references, finder, only_threshold) if references else None
+            identity = (PersonFilter(references, finder, only_threshold) if references else
+                        person_matcher(person_map, finder, only_threshold) if person_map else None)
             report = SwapReport()
-            frames = background(_swapped_frames(reader, finder, swapper, identity, report, smooth))
+            frames = background(_swapped_frames(reader, finder, swappers, identity, report, smooth))
             with open_labelled_output(media, output, labeller, crf=crf, preset=preset, overwrite=overwrite) as writer:
                 for frame in track(frames, total=media.frame_count, desc="swap"):
                     writer.write(frame.image, frame)
             report.frames = writer.frames
+    option = "--map" if person_map else "--only"
     if report.faces_swapped == 0:
-        warn(f"no face was swapped in {media.path.name}" + (" (none matched --only)" if report.faces_skipped else ""))
-    used = ", ".join(f"{s.name} {n}" for s, n in zip(swapper.sources, swapper.uses, strict=True) if n)
-    if len(swapper.sources) > 1 and used:
-        info(f"faces per source: {used}")
-    left = f" ({report.faces_skipped} of other people left as they were)" if identity is not None else ""
+        warn(f"no face was swapped in {media.path.name}" + (f" (none matched {option})" if report.faces_skipped else ""))
+    for swapper in dict.fromkeys(swappers):
+        used = ", ".join(f"{s.name} {n}" for s, n in zip(swapper.sources, swapper.uses, strict=True) if n)
+        if len(swapper.sources) > 1 and used:
+            info(f"faces per source: {used}")
+    if person_map:
+        report.faces_per_person = [(e.label, n) for e, n in zip(person_map, report.per_person, strict=True)]
+        per = ", ".join(f"{label}: {n}" for label, n in report.faces_per_person)
+        left = f" ({per}; {report.faces_skipped} matched nobody and were left as they were)"
+    else:
+        left = f" ({report.faces_skipped} of other people left as they were)" if identity is not None else ""
     info(f"swapped {report.faces_swapped} face{'s' * (report.faces_swapped != 1)} in {report.frames_swapped} of "
          f"{report.frames} frame{'s' * (report.frames != 1)}{left} -> {output}")
     return report
 
 
-def _swapped_frames(reader, finder: FaceFinder, swapper: FaceSwapper, identity: PersonFilter | None,
-                    report: SwapReport, smooth: bool) -> Iterator[Frame]:
+def _swapped_frames(reader, finder: FaceFinder, swappers: FaceSwapper | list[FaceSwapper],
+                    identity: PersonMatcher | None, report: SwapReport, smooth: bool) -> Iterator[Frame]:
     video = reader.info.kind == "video"
-    swap_frame = FrameSwap(finder, swapper, identity, video=video, fps=float(reader.info.fps or 30), smooth=smooth)
+    swap_frame = FrameSwap(finder, swappers, identity, video=video, fps=float(reader.info.fps or 30), smooth=smooth)
     for frame in reader:
         image, swapped, skipped = swap_frame(frame)
         report.faces_swapped += swapped
         report.faces_skipped += skipped
         report.frames_swapped += swapped > 0
         yield Frame(frame.index, frame.time, image, frame.name)
+    report.per_person = swap_frame.per_person
 
 
 class FrameSwap:
     """The classic swap of one frame after another (`swap_media`, and `kaokae live`): faces tracked on video (track
     ids, One-Euro smoothed landmarks, re-detection every REDETECT_EVERY frames) or found afresh on stills, `--only`
-    applied, each face swapped. `frame_swap(frame) -> (image, faces swapped, faces skipped)`; the frame's own image is
-    never changed (a copy is returned when a face was swapped)."""
+    or `--map` applied, each face swapped. `frame_swap(frame) -> (image, faces swapped, faces skipped)`; the frame's
+    own image is never changed (a copy is returned when a face was swapped).
 
-    def __init__(self, finder: FaceFinder, swapper: FaceSwapper, identity: PersonFilter | None = None, *,
-                 video: bool = True, fps: float = 30.0, smooth: bool = True):
-        self.finder, self.swapper, self.identity = finder, swapper, identity
+    `swappers[i]` swaps person i's faces (identity's people, --map); one swapper swaps every face identity keeps.
+    `per_person[i]` counts the faces swapper i swapped."""
+
+    def __init__(self, finder: FaceFinder, swappers: FaceSwapper | list[FaceSwapper],
+                 identity: PersonMatcher | None = None, *, video: bool = True, fps: float = 30.0, smooth: bool = True):
+        self.finder, self.identity = finder, identity
+        self.swappers = [swappers] if isinstance(swappers, FaceSwapper) else list(swappers)
+        self.swapper = self.swappers[0]
+        self.per_person = [0] * len(self.swappers)
         self.tracker = FaceTracker(finder, redetect_every=REDETECT_EVERY, smoothing=smooth, fps=fps) if video else None
 
     def __call__(self, frame: Frame) -> tuple[np.ndarray, int, int]:
         if self.tracker is not None:
             faces = [(t.track_id, t.face) for t in self.tracker.update(frame.image, frame.time)]
-            self.swapper.forget_except(key for key, _ in faces)
+            for swapper in dict.fromkeys(self.swappers):
+                swapper.forget_except(key for key, _ in faces)
         else:
             faces = [(None, face) for face in self.finder.find(frame.image)]
         image, swapped, skipped = frame.image, 0, 0
         for key, face in faces:
-            if self.identity is not None and not self.identity.check(frame.image, face, key, frame.index).same:
+            person = self.identity.match(frame.image, face, key, frame.index).person if self.identity else 0
+            if person is None:
                 skipped += 1
                 continue
             if image is frame.image:
                 image = frame.image.copy()  # the untouched frame stays the reference for identity and colour
-            swapped += self.swapper.swap(image, face.landmarks, key)
+            done = self.swappers[person].swap(image, face.landmarks, key)
+            self.per_person[person] += done
+            swapped += done
         return image, swapped, skipped
