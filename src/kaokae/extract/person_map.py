@@ -113,10 +113,10 @@ def check_map(entries: PersonMap, target_kind: str, option: str = "--map") -> No
 
 
 def check_not_overwritten(output: Path, entries: PersonMap) -> None:
-    """The output must never replace a reference or a target, --overwrite or not."""
+    """The output must never replace a reference or a target, --overwrite or not (nor a folder holding one)."""
     for entry in entries:
         for path in (*entry.references, *entry.targets):
-            if same_path(output, path) or (path.is_dir() and Path(output).resolve().is_relative_to(path.resolve())):
+            if same_path(output, path) or path.resolve().is_relative_to(Path(output).resolve()):
                 raise KaokaeError(f"output {output} would replace the --map input {path}")
 
 
