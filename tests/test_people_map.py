@@ -144,6 +144,19 @@ def test_convert_map_sends_each_person_through_their_own_model(group_faces, two_
     assert not changed_in(original, mapped, girl).any()
 
 
+def test_a_faceset_is_a_reference_too(group_faces, two_models, tmp_path, capsys):
+    original, (biden, obama, girl), _, _ = group_faces
+    out = tmp_path / "faceset.png"
+    # two_models / "a": Obama's faces from two photos, without stored identities (embedded from the aligned faces)
+    code, err = cli(capsys, "swap", "--target", data_file(GROUP), "-o", out, "--no-watermark",
+                    "--map", f"{two_models / 'a'}={data_file(KIT)}")
+    assert code == 0, err
+    assert "swapped 1 face in 1 of 1 frame (a -> john1.jpeg: 1; 2 matched nobody and were left as they were)" in err
+    swapped = read_image(out)
+    assert changed_in(original, swapped, obama).mean() > 0.5
+    assert not changed_in(original, swapped, biden).any() and not changed_in(original, swapped, girl).any()
+
+
 def test_people_on_the_hamilton_clip_finds_lin_and_alex_once_each(tmp_path):
     result = people(data_file(HAMILTON), tmp_path / "people", PeopleOptions())
     encoder = IdentityEncoder()
