@@ -18,15 +18,22 @@ def register(subparsers) -> None:
     p.add_argument("-m", "--model-dir", metavar="MODEL_DIR", type=Path, required=True,
                    help="model folder: created if new, resumed if it holds a model")
 
-    arch = p.add_argument_group("model (fixed when the folder is created; a different value is refused later)")
+    arch = p.add_argument_group("model (fixed when the folder is created; a different value is refused later; left "
+                                "out, a new folder takes what wins the time-to-quality benchmark for the budget and "
+                                "device, and the first line says what)")
     arch.add_argument("--model", choices=["original", "hd"], default=None,
                       help="architecture: 'original' (2017 deepfakes, 64 px) or 'hd' (128/256 px, residual "
-                           "decoders, learned mask); default: the folder's, or original")
+                           "decoders, learned mask); default: the folder's, or hd on a GPU, original on a CPU")
     arch.add_argument("--size", type=int, default=None,
                       help="model input/output px, a multiple of 16; default: 64 for original, 128 for hd")
+    arch.add_argument("--from", dest="parent", metavar="OLD_MODEL_DIR", type=Path, default=None,
+                      help="start a new model from a trained one's encoder and B decoder (the same B, a new A): "
+                           "same architecture and shape only; loss.png marks where the parent ended")
+    arch.add_argument("--from-keep-a", action="store_true",
+                      help="with --from, take the parent's A decoder too (the new A looks like the old one)")
     arch.add_argument("--width", type=float, default=None,
                       help="multiply every layer's channel count (1.0 = the published size; 0.125 = tiny, for trying "
-                           "things out on a CPU); default: 1.0")
+                           "things out on a CPU); default: 0.25 for --minutes up to 30 on a CPU, else 1.0")
 
     budget = p.add_argument_group("how long (default: until Ctrl-C)").add_mutually_exclusive_group()
     budget.add_argument("--iterations", type=int, default=None,
@@ -36,8 +43,19 @@ def register(subparsers) -> None:
     settings = p.add_argument_group("training settings (stored in the folder; given again, they replace the "
                                     "stored value)")
     settings.add_argument("--batch-size", type=int, default=None,
-                          help="faces of each person per step, per process; default 16")
-    settings.add_argument("--lr", type=float, default=None, help="AdamW learning rate; default 5e-05")
+                          help="faces of each person per step, per process; default 8 for --minutes up to 30 on a "
+                               "CPU, 32 on a GPU, else 16")
+    settings.add_argument("--lr", type=float, default=None,
+                          help="AdamW learning rate: the peak of the schedule (with --iterations or --minutes) or the "
+                               "constant of --schedule constant; default 0.001")
+    settings.add_argument("--schedule", choices=["cosine", "constant"], default=None,
+                          help="cosine (default): linear warm-up, then cosine decay to 5%% of --lr when the budget "
+                               "ends (without a budget: a constant 0.0002); constant: --lr throughout")
+    settings.add_argument("--warmup", type=int, default=None, metavar="STEPS",
+                          help="warm-up iterations of the cosine schedule (at most a quarter of the run); default 100")
+    settings.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                          help="keep a moving average of the weights for previews, held-out L1 and convert (0 turns "
+                               "it off); default 0.999")
     settings.add_argument("--seed", type=int, default=None,
                           help="random seed (initial weights, batches, augmentation); default 0")
     settings.add_argument("--holdout", type=int, default=None,
@@ -82,11 +100,13 @@ def run_train(args) -> int:
 
     settings = {key: value for key, value in (("batch_size", args.batch_size), ("lr", args.lr), ("seed", args.seed),
                                               ("holdout", args.holdout), ("color_transfer", args.color_transfer),
-                                              ("warp", args.warp))
+                                              ("warp", args.warp), ("schedule", args.schedule),
+                                              ("warmup", args.warmup), ("ema", args.ema))
                 if value is not None}
     train(Run(args.faceset_a, args.faceset_b, args.model_dir, architecture=args.model, size=args.size,
               width=args.width, settings=settings, iterations=args.iterations, minutes=args.minutes,
               save_every=args.save_every, preview_every=args.preview_every, keep=args.keep, device=args.device,
-              precision=args.precision, compile=args.compile,
+              precision=args.precision, compile=args.compile, parent=args.parent,
+              parent_keep_a=args.from_keep_a,
               card={"name_a": args.name_a, "name_b": args.name_b, "consent": args.consent, "licence": args.licence}))
     return 0

@@ -26,6 +26,8 @@ MODELS = {
     "expression": "dlib 68 landmarks: eyes and mouth after a similarity fit, mean error / outer eye-corner span",
     "reconstruction": "SSIM (Gaussian 11x11, sigma 1.5) and PSNR of the model's A->A and B->B faces",
     "flicker": "mean |frame t - frame t-1| inside the source's face box, swapped over source",
+    "sharpness": "mean square of grey minus its Gaussian blur (sigma 1 px) inside the source's face box, swapped "
+                 "over source (1: as sharp as the source)",
 }
 
 
@@ -83,6 +85,7 @@ COLUMNS = [
     ("roll err ° ↓", lambda s: s["pose_error_deg"]["roll"], "{:.2f}"),
     ("expression NME ↓", lambda s: s["expression_error"], "{:.4f}"),
     ("flicker (1 = source)", lambda s: s["flicker"], "{:.2f}"),
+    ("sharpness (1 = source) ↑", lambda s: s.get("sharpness"), "{:.2f}"),
     ("SSIM A→A ↑", lambda s: s.get("reconstruction", {}).get("a_ssim"), "{:.3f}"),
     ("PSNR A→A dB ↑", lambda s: s.get("reconstruction", {}).get("a_psnr"), "{:.1f}"),
     ("SSIM B→B ↑", lambda s: s.get("reconstruction", {}).get("b_ssim"), "{:.3f}"),

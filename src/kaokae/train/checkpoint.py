@@ -5,9 +5,10 @@ everything else JSON.
       config.json                     architecture + its hyper-parameters, the faces it expects, training settings
       latest                          the name of the newest complete checkpoint, e.g. "000001000"
       checkpoints/000001000/          one folder per save, the last K kept
-        model.safetensors             weights
+        model.safetensors             the weights to use (convert, evaluate): the moving average when training keeps one
+        training.safetensors          the weights the optimizer steps (only when model.safetensors is their average)
         optimizer.safetensors         AdamW state flattened: "<parameter name>.exp_avg" etc.
-        state.json                    iteration, training time, faces seen
+        state.json                    iteration, training time, faces seen, learning-rate plan
       history.jsonl                   one line of losses per logged step
       preview.png, loss.png
 
@@ -52,6 +53,7 @@ VERSION = 1
 CONFIG, LATEST, CHECKPOINTS, HISTORY = "config.json", "latest", "checkpoints", "history.jsonl"
 PREVIEW, LOSS_PLOT = "preview.png", "loss.png"
 MODEL_FILE, OPTIMIZER_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.json"
+TRAINING_FILE = "training.safetensors"
 
 
 @dataclass
@@ -64,6 +66,7 @@ class ModelConfig:
     centering: str  # the facesets' centering ("face" | "head")
     train: dict  # training settings (kaokae.train.trainer.TrainConfig as a dict)
     card: dict = field(default_factory=dict)  # who the model depicts and on what terms (kaokae.train.card)
+    parent: dict | None = None  # the model `--from` started from: model_dir, iteration, model_id (sha256), keep_a
 
     @property
     def size(self) -> int:
@@ -261,16 +264,23 @@ def _write_file(path: Path, write) -> None:
     atomic.fsync_file(path)
 
 
+def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+
+
 def save_checkpoint(model_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict,
-                    keep: int = 3) -> Path:
-    """Write checkpoint `state["iteration"]` crash-safely (see the module docstring), then keep only the last `keep`."""
+                    keep: int = 3, average: nn.Module | None = None) -> Path:
+    """Write checkpoint `state["iteration"]` crash-safely (see the module docstring), then keep only the last `keep`.
+    average: the moving average of `model`'s weights, saved as the model to use."""
     folder = Path(model_dir) / CHECKPOINTS
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / checkpoint_name(state["iteration"])
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
     try:
-        weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        weights = _weights(model if average is None else average)
         _write_file(partial / MODEL_FILE, lambda p: save_file(weights, p, metadata={"format": FORMAT}))
+        if average is not None:
+            _write_file(partial / TRAINING_FILE, lambda p: save_file(_weights(model), p, metadata={"format": FORMAT}))
         _write_file(partial / OPTIMIZER_FILE,
                     lambda p: save_file(optimizer_tensors(model, optimizer), p, metadata={"format": FORMAT}))
         _write_file(partial / STATE_FILE, lambda p: p.write_text(json.dumps(state, indent=2) + "\n"))
@@ -290,11 +300,17 @@ def save_checkpoint(model_dir: Path, model: nn.Module, optimizer: torch.optim.Op
 
 
 def load_checkpoint(checkpoint: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
-                    device: torch.device) -> dict:
-    """Load weights (and optimizer state) from a checkpoint folder into `model`; returns its state.json."""
+                    device: torch.device, average: nn.Module | None = None) -> dict:
+    """Load weights (and optimizer state) from a checkpoint folder into `model`; returns its state.json. With an
+    optimizer, `model` gets the weights it steps; `average` gets the moving average (the weights themselves when
+    the checkpoint kept none)."""
     try:
-        weights = load_file(checkpoint / MODEL_FILE, device=str(device))
-        model.load_state_dict(weights)
+        training = checkpoint / TRAINING_FILE
+        use = load_file(checkpoint / MODEL_FILE, device=str(device))
+        stepped = optimizer is not None and training.exists()
+        model.load_state_dict(load_file(training, device=str(device)) if stepped else use)
+        if average is not None:
+            average.load_state_dict(use)
         if optimizer is not None:
             load_optimizer_tensors(model, optimizer, load_file(checkpoint / OPTIMIZER_FILE, device=str(device)))
         return json.loads((checkpoint / STATE_FILE).read_text())

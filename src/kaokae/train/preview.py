@@ -59,12 +59,15 @@ def loss_plot(history: list[dict], dest: Path, title: str) -> None:
             points = np.stack([chunk.mean(0) for chunk in np.array_split(points, MAX_POINTS)])
         if len(points):
             ax.plot(points[:, 0], points[:, 1], style, label=label, linewidth=1.2, markersize=3)
+    parent = [r for r in history if "parent_end" in r]
+    if parent:  # a model trained --from another: the parent's losses are at negative iterations
+        ax.axvline(0, color="0.4", linestyle=":", label=f"parent model {parent[0]['parent_end']} ended")
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    if ax.lines:
+    if ax.lines or parent:
         ax.legend()
     fig.tight_layout()
     with atomic.atomic_path(dest) as tmp:
