@@ -16,7 +16,8 @@ from kaokae.progress import set_quiet
 # Order is the pipeline's order, which is also the order `kaokae --help` lists them in.
 COMMAND_MODULES = ["media", "extract", "people", "train", "model", "convert", "swap", "live", "demo", "evaluate",
                    "provenance", "config"]
-CONFIGURABLE: dict[str, type] = {}  # command -> its options type: the commands that read --config FILE.toml
+COMMAND_OPTIONS: dict[str, type] = {}  # command ("faceset sort") -> its options type: every command has one
+CONFIGURABLE: dict[str, type] = {}  # the commands that also read --config FILE.toml
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +51,7 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
 def add_options(parser: argparse.ArgumentParser, command: str, cls, config: bool = True) -> None:
     """The command's typed options (kaokae.options) as flags, and --config FILE.toml to read them from a file."""
     options.add_options(parser, cls)
+    COMMAND_OPTIONS[command] = cls
     if config:
         CONFIGURABLE[command] = cls
         parser.add_argument("--config", type=Path, metavar="FILE.toml",

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     p.add_argument("input", type=Path, metavar="INPUT", help="video file, image file or folder of images")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="folder to write (must be "
                    "empty or new)")
-    add_options(p, "people", PeopleOptions)
+    add_options(p, "people", PeopleOptions, config=False)
     add_quiet(p)
     p.set_defaults(run=run)
 

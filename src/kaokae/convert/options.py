@@ -34,12 +34,7 @@ class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, 
     prediction_ema: float = option(0.0, "steady a flickering model: blend each face's prediction with the previous "
                                         "frames' along its track, W being the previous frames' share (0: off)",
                                    minimum=0, below=1, metavar="W", group="blending")
-    map: list[MapEntry] = map_option("MODEL", "several people, each their own model, in one pass: each face goes to "
-                                              "the person of the nearest reference (dlib identity, as --only) and "
-                                              "through that person's model (a folder, .onnx or .dfm); faces matching "
-                                              "no reference stay untouched. REFS: a photo, a faceset, or several "
-                                              "separated by commas (e.g. --map a1.jpg,a2.jpg=models/a --map "
-                                              "b.png=models/b; `kaokae people` writes such photos); replaces -m")
+    map: list[MapEntry] = map_option()
     alignments: Path | None = option(None, "reuse the faces stored by `kaokae extract` for this input instead of "
                                            "detecting them; the faceset's sources must include INPUT",
                                      metavar="FACESET", default_help="a faceset named after the input beside it",

@@ -10,10 +10,16 @@ from kaokae.media.options import OutputOptions
 from kaokae.options import option
 
 
-def map_option(target: str, help: str):
-    """--map REFS=TARGET (convert: a model; swap: photos), repeated per person; a [map] table in a config file."""
-    return option([], help, metavar=f"REFS={target}", group="faces", parse=parse_map_value,
-                  table=(map_from_table, map_to_table))
+def map_option():
+    """--map REFS=TARGET, repeated per person; a [map] table in a config file. One definition for convert (TARGET: a
+    model) and swap (TARGET: photos)."""
+    return option([], "several people, each their own face, in one pass: each face goes to the person of the "
+                      "nearest reference (dlib identity, as --only) and gets that person's TARGET: a model (a folder, "
+                      ".onnx or .dfm) in convert, replacing -m; one photo or several separated by commas in swap, "
+                      "replacing --source. Faces matching no reference stay untouched. REFS: a photo, a faceset, or "
+                      "several separated by commas (`kaokae people` writes such photos), e.g. --map "
+                      "a1.jpg,a2.jpg=models/a --map b.png=models/b", metavar="REFS=TARGET", group="faces",
+                  parse=parse_map_value, table=(map_from_table, map_to_table))
 
 
 @dataclass

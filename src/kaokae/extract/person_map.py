@@ -79,7 +79,7 @@ def map_from_table(table: Mapping[str, str | Sequence[str]], option: str = "map"
     """A config file's `[... .map]` table -> the map (keys: references, values: target or list of targets)."""
     entries = []
     for refs, target in table.items():
-        targets = [target] if isinstance(target, str) else list(target)
+        targets = [target] if isinstance(target, str) else list(target) if isinstance(target, list | tuple) else []
         if not targets or not all(isinstance(t, str) and t for t in targets):
             raise KaokaeError(f"{option}: {refs!r} needs a target path (a string, or a list of strings)")
         entries.append(MapEntry(_paths(refs, "reference", refs, option), tuple(Path(t) for t in targets)))

@@ -14,13 +14,7 @@ from kaokae.provenance.options import LabelOptions
 
 @dataclass
 class SwapOptions(LabelOptions, OutputOptions, EncodeOptions, CompositeOptions, PersonOptions, DetectOptions):
-    map: list[MapEntry] = map_option("PHOTOS", "several people, each their own face, in one pass: each target face "
-                                               "goes to the person of the nearest reference (dlib identity, as "
-                                               "--only) and gets that person's photo(s); faces matching no reference "
-                                               "stay untouched. REFS and PHOTOS: one photo or several separated by "
-                                               "commas (REFS may also be a faceset), e.g. --map a1.jpg,a2.jpg=b1.jpg "
-                                               "--map c.png=d.jpg (`kaokae people` writes reference photos); "
-                                               "replaces --source")
+    map: list[MapEntry] = map_option()
 
     def validate(self) -> None:
         if self.erode < 0:  # the warped photo covers the face mesh's outline and nothing beyond it
