@@ -11,11 +11,11 @@ from kaokae.cli import build_parser, main
 from kaokae.composite import BLENDS, COLOURS
 from kaokae.convert.options import MASKS, ConvertOptions
 from kaokae.errors import KaokaeError
-from kaokae.faces import DETECTORS
-from kaokae.options import build, entries, entry_map, flat, from_args, read_config, to_toml
 from kaokae.extract.options import PeopleOptions
 from kaokae.extract.person_map import parse_map
+from kaokae.faces import DETECTORS
 from kaokae.live.options import LiveOptions
+from kaokae.options import build, entries, entry_map, flat, from_args, read_config, to_toml
 from kaokae.swap.options import SwapOptions
 from kaokae.train.options import TrainOptions, model_names
 from kaokae.train.precision import PRECISIONS

@@ -42,6 +42,7 @@ from kaokae import atomic
 from kaokae.errors import KaokaeError
 from kaokae.train.card import check_card
 from kaokae.train.models import MODELS, build_model, model_config, parameter_count
+from kaokae.train.options import SCHEDULES
 
 try:
     import fcntl
@@ -119,7 +120,7 @@ MAX_PARAMETERS = 1_000_000_000
 MODEL_LIMITS = {"size": (16, 1024), "*": (1, 4096)}
 TRAIN_LIMITS = {"batch_size": (1, 4096), "lr": (1e-9, 1.0), "seed": (0, 2**63 - 1), "holdout": (0, 10**9),
                 "flip": (0, 1), "color_transfer": (0, 1), "warp_points": (2, 64), "rotation": (0, 180),
-                "*": (0, 1e6)}
+                "ema": (0, 1), "schedule": SCHEDULES, "*": (0, 1e6)}
 
 
 def _is_int(value) -> bool:
@@ -128,7 +129,8 @@ def _is_int(value) -> bool:
 
 def check_fields(values, cls, where: str, limits: dict) -> None:
     """A dataclass stored as a JSON object: only its fields, each of its default's type (int, float, a tuple of
-    ints or a nested dataclass) and within `limits`; ValueError naming the field otherwise."""
+    ints, a name or a nested dataclass) and within `limits` (a name: among the names there); ValueError naming the
+    field otherwise."""
     if not isinstance(values, dict):
         raise ValueError(f"field {where!r} is not an object")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -140,6 +142,10 @@ def check_fields(values, cls, where: str, limits: dict) -> None:
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
             check_fields(value, type(default), key, limits)
+            continue
+        if isinstance(default, str):  # a name among the ones `limits` lists
+            if value not in limits.get(name, ()):
+                raise ValueError(f"field {key!r} is {value!r}, not one of {', '.join(limits.get(name, ()))}")
             continue
         items = value if isinstance(default, tuple) else [value]
         if isinstance(default, tuple) and (not isinstance(value, list) or not 1 <= len(value) <= 16):
