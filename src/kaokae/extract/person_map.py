@@ -5,7 +5,7 @@ On the command line each person is one `--map REFS=TARGET`: REFS is one referenc
 (convert), or one or more photos separated by commas (swap). In a config file the same map is a table whose keys are
 the REFS and whose values the TARGET (a string, or for swap a list of photos):
 
-    [convert.map]
+    [map]
     "lin.jpg" = "models/lin_to_b"
     "alex1.jpg,alex2.jpg" = "models/alex_to_c"
 
