@@ -17,6 +17,7 @@ Without --facesets it extracts training pair 2 of the shared data (every 10th fr
 """
 
 import argparse
+import copy
 import dataclasses
 import os
 import platform
@@ -36,7 +37,15 @@ from kaokae.train.checkpoint import ModelConfig
 from kaokae.train.data import FaceData, load_faceset
 from kaokae.train.models import MODELS, flops_per_sample, parameter_count
 from kaokae.train.precision import PRECISIONS, use_bf16
-from kaokae.train.trainer import TrainConfig, build, sample_batches, side_losses, train_step
+from kaokae.train.trainer import (
+    TrainConfig,
+    average_decay,
+    build,
+    sample_batches,
+    side_losses,
+    train_step,
+    update_average,
+)
 
 DATA = Path(os.environ.get("KAOKAE_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 PAIR_2 = (["styletalk/samples/source_video/video/Obama_clip1.mp4", "styletalk/samples/source_video/video/Obama_clip2.mp4"],
@@ -117,9 +126,12 @@ def measure(name: str, data_a: FaceData, data_b: FaceData, device: torch.device,
     train_model = torch.compile(model) if compile_ else model
     sample_gen, augment_gen = torch.Generator(data_a.faces.device), torch.Generator(device)
 
+    average = copy.deepcopy(model).requires_grad_(False)  # the real loop keeps a moving average of the weights too
+
     def end_to_end(i: int) -> None:
         batch_a, batch_b = sample_batches(data_a, data_b, cfg, 0, i, sample_gen, augment_gen, device)
         train_step(train_model, model, optimizer, batch_a, batch_b, cfg, bf16)
+        update_average(average, model, average_decay(cfg.ema, i))
 
     fixed = sample_batches(data_a, data_b, cfg, 0, 0, sample_gen, augment_gen, device)
 

@@ -24,3 +24,28 @@ def data_file(relative: str) -> Path:
 def data():
     """`data("face_recognition/examples/two_people.jpg")` -> Path into the shared data folder."""
     return data_file
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After tests/test_hostile.py: how the hostile cases ended (the table of issue 12's report)."""
+    import sys
+
+    module = sys.modules.get("test_hostile")
+    rows = getattr(module, "RESULTS", None)
+    if not rows:
+        return
+    by_command: dict[str, list[dict]] = {}
+    for row in rows:
+        by_command.setdefault(row["command"], []).append(row)
+    header = f"{'command':<16}{'tried':>6}{'clear':>7}{'traceback':>10}{'input changed':>14}{'partial left':>13}" \
+             f"{'writes outside':>15}"
+    if os.environ.get("KAOKAE_HOSTILE_LOG"):  # every case with its exit code and stderr, for a closer look
+        with open(os.environ["KAOKAE_HOSTILE_LOG"], "w") as f:
+            f.writelines(f"{r['case']} | {r['code']} | {' / '.join(r['stderr'])}\n" for r in rows)
+    terminalreporter.section("hostile inputs")
+    terminalreporter.write_line(header)
+    for command, group in sorted(by_command.items()) + [("all", rows)]:
+        terminalreporter.write_line(
+            f"{command:<16}{len(group):>6}{sum(r['clear'] for r in group):>7}{sum(r['traceback'] for r in group):>10}"
+            f"{sum(bool(r['changed']) for r in group):>14}{sum(bool(r['partial']) for r in group):>13}"
+            f"{sum(bool(r['outside']) for r in group):>15}")

@@ -24,3 +24,6 @@ def test_quick_demo_writes_every_promised_file(tmp_path, capsys):
     for name in ["learned_swap.mp4", "classic_swap.mp4", "summary.png", "training_preview.png"]:
         assert verify(out / name, frames=4).labelled, f"{name} is not labelled as synthetic"
     assert not list(tmp_path.glob(".demo.*")), "the demo's work folder was left behind"
+    # the closing lines say how many frames of each swap dlib verifies as B (the classic swap: every one checked)
+    assert "classic swap: dlib verifies 100% of the frames it checked as Grace Hopper (B)" in printed
+    assert "learned swap: dlib verifies " in printed

@@ -153,6 +153,26 @@ def test_ssim_and_psnr_rank_a_blurred_face_below_the_face_itself(obama):
     assert metrics.psnr(crop, slightly) > metrics.psnr(crop, blurred)
 
 
+def test_sharpness_is_one_for_the_face_itself_and_falls_with_blur(obama):
+    """A face against itself scores 1; blurred (as a small model's face upscaled is) it scores far below, and more
+    blur scores lower; a face upscaled 4x (as a 64 px model face pasted at 250 px is) scores below 0.6."""
+    rgb, face = obama
+    assert metrics.sharpness_ratio([metrics.detail_energy(rgb, face.box)], [metrics.detail_energy(rgb, face.box)]) == 1.0
+
+    def sharpness(image: np.ndarray) -> float:
+        return metrics.sharpness_ratio([metrics.detail_energy(image, face.box)], [metrics.detail_energy(rgb, face.box)])
+
+    slightly, blurred = cv2.GaussianBlur(rgb, (0, 0), 0.7), cv2.GaussianBlur(rgb, (0, 0), 2.0)
+    assert 0.3 < sharpness(slightly) < 0.95 and sharpness(blurred) < 0.5 * sharpness(slightly)
+    x0, y0, x1, y1 = metrics.clip_box(face.box, rgb.shape[1], rgb.shape[0])
+    small = cv2.resize(rgb[y0:y1, x0:x1], ((x1 - x0) // 4, (y1 - y0) // 4), interpolation=cv2.INTER_AREA)
+    upscaled = rgb.copy()
+    upscaled[y0:y1, x0:x1] = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC)
+    assert sharpness(upscaled) < 0.6
+    noisy = np.clip(rgb + np.random.default_rng(0).normal(0, 8, rgb.shape), 0, 255).astype(np.uint8)
+    assert sharpness(noisy) > 1.2  # above 1 is not better: added noise or artefacts
+
+
 def test_flicker_of_a_video_against_itself_is_one_and_noise_raises_it():
     frames = []
     with open_media(data_file("styletalk/samples/source_video/video/Obama_clip1.mp4")) as reader:

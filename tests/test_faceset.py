@@ -11,7 +11,7 @@ import pytest
 import kaokae.faceset as faceset_module
 from kaokae.errors import KaokaeError
 from kaokae.faces import FaceFinder, align_matrix, sharpness, warp_face
-from kaokae.faceset import FaceSet, FaceSetWriter, Source
+from kaokae.faceset import FaceEntry, FaceSet, FaceSetWriter, Source
 from kaokae.media import probe, read_image
 
 SIZE = 96
@@ -42,12 +42,11 @@ def write_faceset(path, found, mode="new", reject=()):
     for k, (info, face, aligned, matrix) in enumerate(found):
         if info.path not in sources:
             sources[info.path] = writer.add_source(info)
-        writer.add(aligned, source_index=sources[info.path], frame_index=0, frame_time=0.0, track_id=None,
-                   score=face.score, blur=sharpness(aligned), yaw=float(k) if k != 4 else np.nan,
-                   pitch=-float(k), roll=0.5,
-                   landmarks=face.landmarks, matrix=matrix, box=face.box,
-                   identity=np.full(128, k, np.float32) if k % 2 else None,
-                   reason="other-person" if k in reject else None)
+        entry = FaceEntry("", sources[info.path], 0, 0.0, None, face.score, sharpness(aligned),
+                          float(k) if k != 4 else np.nan, -float(k), 0.5,
+                          reason="other-person" if k in reject else None)
+        writer.add(aligned, entry, landmarks=face.landmarks, matrix=matrix, box=face.box,
+                   identity=np.full(128, k, np.float32) if k % 2 else None)
     return writer.commit()
 
 
@@ -114,8 +113,8 @@ def test_aborted_writer_leaves_nothing(tmp_path, found):
         with FaceSetWriter(tmp_path / "fs", SIZE) as writer:
             writer.add_source(Source("x.png", "image", 10, 10, None, 1))
             _, face, aligned, matrix = found[0]
-            writer.add(aligned, source_index=0, frame_index=0, frame_time=0, track_id=None, score=1, blur=1,
-                       yaw=0, pitch=0, roll=0, landmarks=face.landmarks, matrix=matrix, box=face.box)
+            writer.add(aligned, FaceEntry("", 0, 0, 0, None, 1, 1, 0, 0, 0), landmarks=face.landmarks,
+                       matrix=matrix, box=face.box)
             raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
 
@@ -214,16 +213,17 @@ def test_rearrange_moves_files_and_alignments_together(tmp_path, found):
     with pytest.raises(KaokaeError, match="changed by another kaokae"):
         with writer:
             _, face, aligned, matrix = found[0]
-            writer.add(aligned, source_index=0, frame_index=9, frame_time=0, track_id=None, score=1, blur=1,
-                       yaw=0, pitch=0, roll=0, landmarks=face.landmarks, matrix=matrix, box=face.box)
+            writer.add(aligned, FaceEntry("", 0, 9, 0, None, 1, 1, 0, 0, 0), landmarks=face.landmarks,
+                       matrix=matrix, box=face.box)
     assert len(FaceSet.open(tmp_path / "fs")) == 3 and len(list((tmp_path / "fs" / "faces").iterdir())) == 3
 
 
 @pytest.mark.parametrize("fail_at", [1, 3, 4, 9, 10, 11, 14, 17, 18])
-def test_interrupted_rearrange_finishes_on_open(tmp_path, found, monkeypatch, fail_at):
+def test_interrupted_rearrange_is_finished_by_repair_not_by_reading(tmp_path, found, monkeypatch, fail_at):
     """Kill the sort at the n-th rename (os.replace: the staged npz, json and plan are calls 1-3, then 6 moves
-    into .pending, 6 out of it, and the new npz and json): the next open finishes a committed change (the plan
-    written) or keeps the old faceset, and files and alignments always agree."""
+    into .pending, 6 out of it, and the new npz and json): reading refuses a committed, unfinished change and
+    writes nothing; repair finishes it (the plan written) or keeps the old faceset, and files and alignments
+    always agree."""
     fs = write_faceset(tmp_path / "fs", found)
     faces = fs.load_faces()
     order = [5, 4, 3, 2, 1]
@@ -240,6 +240,12 @@ def test_interrupted_rearrange_finishes_on_open(tmp_path, found, monkeypatch, fa
     with pytest.raises(KeyboardInterrupt):
         fs.rearrange(order, reject={0: "blurry"}, renumber=True)
     monkeypatch.setattr(faceset_module.os, "replace", real_replace)
+    if fail_at > 3:
+        before = sorted(str(p) for p in (tmp_path / "fs").rglob("*"))
+        with pytest.raises(KaokaeError, match="faceset repair"):
+            FaceSet.open(tmp_path / "fs")
+        assert sorted(str(p) for p in (tmp_path / "fs").rglob("*")) == before  # reading wrote nothing
+    faceset_module.repair_faceset(tmp_path / "fs")
     reopened = FaceSet.open(tmp_path / "fs")
     assert not (tmp_path / "fs" / ".pending").exists()
     if fail_at <= 3:  # killed before the plan was committed: the old faceset stands

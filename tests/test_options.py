@@ -2,6 +2,7 @@
 explains itself, and a bad config file is one line and exit 2."""
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -10,8 +11,11 @@ from kaokae.cli import build_parser, main
 from kaokae.composite import BLENDS, COLOURS
 from kaokae.convert.options import MASKS, ConvertOptions
 from kaokae.errors import KaokaeError
+from kaokae.extract.options import PeopleOptions
+from kaokae.extract.person_map import parse_map
 from kaokae.faces import DETECTORS
-from kaokae.options import build, entries, flat, from_args, read_config, to_toml
+from kaokae.live.options import LiveOptions
+from kaokae.options import build, entries, entry_map, flat, from_args, read_config, to_toml
 from kaokae.swap.options import SwapOptions
 from kaokae.train.options import TrainOptions, model_names
 from kaokae.train.precision import PRECISIONS
@@ -43,7 +47,7 @@ def test_registry_names_are_the_cli_choices_and_the_config_values(tmp_path):
     parsers = command_parsers()
     assert set(cli.CONFIGURABLE) == {"extract", "train", "convert", "swap"}
     checked = 0
-    for command, cls in cli.CONFIGURABLE.items():
+    for command, cls in cli.COMMAND_OPTIONS.items():  # every command, those with --config and the others
         flags = actions(parsers[command])
         for e in entries(cls):
             allowed = e.option.allowed()
@@ -69,7 +73,7 @@ def test_every_option_has_help_and_a_default():
     for command, parser in command_parsers().items():
         for dest, action in actions(parser).items():
             assert action.help and action.help.strip(), (command, dest)
-    for cls in cli.CONFIGURABLE.values():
+    for cls in cli.COMMAND_OPTIONS.values():
         for e in entries(cls):
             assert e.option.help.strip(), e.name
             assert e.default is not None or e.option.default_help, f"{e.name}: None must say what it means"
@@ -106,7 +110,7 @@ def test_config_round_trip(tmp_path, capsys):
     assert again == first and first.detect.max_faces == 3 and not first.detect.smooth and first.colour == "hist"
     assert main(["config", "show", "convert", "--config", str(tmp_path / "shown.toml")]) == 0
     assert capsys.readouterr().out == shown
-    for command, cls in cli.CONFIGURABLE.items():  # the defaults of every command, through TOML and back
+    for command, cls in cli.COMMAND_OPTIONS.items():  # the defaults of every command, through TOML and back
         (tmp_path / f"{command}.toml").write_text(to_toml(cls()))
         assert build(cls, read_config(tmp_path / f"{command}.toml", cls)) == cls(), command
 
@@ -143,3 +147,61 @@ def test_bad_config_file_is_one_line_and_exit_2(tmp_path, capsys, text, message)
         assert message in lines[0], err
     assert main(["config", "show", "swap", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "no such config file" in capsys.readouterr().err
+
+
+# what a command works on (its files and folders) rather than how: arguments, not options
+INPUTS = {"output", "model", "model_dir", "source", "target", "swapped", "gallery", "audio_from"}
+
+
+def test_every_option_of_every_command_comes_from_one_typed_definition():
+    parsers = command_parsers()
+    leaves = {name: p for name, p in parsers.items()
+              if not any(isinstance(a, argparse._SubParsersAction) for a in p._actions)}
+    # `config show` prints another command's options: its only arguments are that command and the file to start from
+    assert set(leaves) - set(cli.COMMAND_OPTIONS) == {"config show"}
+    for command in ("live", "people", "faceset repair", "swap", "convert", "train"):
+        assert command in cli.COMMAND_OPTIONS
+    for command, cls in cli.COMMAND_OPTIONS.items():
+        flags = actions(leaves[command])
+        known = entry_map(cls)
+        for dest, action in flags.items():
+            if dest in known or dest in ("help", "quiet", "config") or not action.option_strings:
+                continue
+            assert dest in INPUTS, f"{command}: --{dest} is not defined in {cls.__name__}"
+        for name, e in known.items():  # and every definition is on the command line
+            assert name in flags or e.option.consts, (command, name)
+
+
+def test_new_commands_share_the_definitions_of_the_same_meaning():
+    live, people, swap = entry_map(LiveOptions), entry_map(PeopleOptions), entry_map(SwapOptions)
+    for name in ("erode", "feather", "colour", "blend", "only", "threshold", "detector", "max_faces", "min_size",
+                 "min_score", "redetect_every", "smooth", "watermark", "c2pa_cert", "c2pa_key", "overwrite"):
+        assert live[name].option is swap[name].option, name
+    convert = entry_map(ConvertOptions)
+    for name in ("direction", "precision", "runtime", "device"):
+        assert live[name].option.choices == convert[name].option.choices, name
+    for name in ("detector", "max_faces", "min_size", "min_score", "redetect_every", "smooth", "overwrite"):
+        assert people[name].option is swap[name].option, name
+    train = entry_map(TrainOptions)
+    assert train["schedule"].option.allowed() == ("cosine", "constant") and train["parent"].option.flag == "--from"
+
+
+def test_map_is_a_flag_per_person_and_a_table_in_config_files(tmp_path, capsys):
+    parser = command_parsers()["swap"]
+    given = ["a1.jpg,a2.jpg=b1.jpg", "c.png=d.jpg,e.jpg"]
+    args = parser.parse_args(["--target", "t.mp4", "-o", "o.mp4", *[x for m in given for x in ("--map", m)]])
+    from_flags = from_args(SwapOptions, args).map
+    assert from_flags == parse_map(given) and from_flags[1].targets == (Path("d.jpg"), Path("e.jpg"))
+    file = tmp_path / "swap.toml"
+    file.write_text('[map]\n"a1.jpg,a2.jpg" = "b1.jpg"\n"c.png" = ["d.jpg", "e.jpg"]\n')
+    assert read_config(file, SwapOptions) == {"map": from_flags}
+    assert main(["config", "show", "swap", "--config", str(file)]) == 0
+    shown = capsys.readouterr().out
+    (tmp_path / "shown.toml").write_text(shown)
+    assert build(SwapOptions, read_config(tmp_path / "shown.toml", SwapOptions)).map == from_flags
+    for text, message in (('map = "a.jpg=b.jpg"\n', "map must be a table"),
+                          ('[map]\n"a.jpg" = 3\n', "needs a target path")):
+        file.write_text(text)
+        assert main(["config", "show", "convert", "--config", str(file)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and str(file) in err and message in err, err

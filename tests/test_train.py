@@ -111,12 +111,13 @@ def test_learns_real_faces(facesets, tmp_path):
 
 
 def test_hd_learns_a_mask(facesets, tmp_path):
-    """hd (tiny, at 64 px): its mask output learns the landmark face mask within 80 iterations, and the model
-    folder loads as an hd model whose swap returns a mask."""
+    """hd (tiny, at 64 px): its mask output learns the landmark face mask within 80 iterations at a constant 1e-3
+    (a budgeted schedule spends 20 of the 80 on warm-up), and the model folder loads as an hd model whose swap
+    returns a mask."""
     set_quiet(True)
     model_dir = tmp_path / "hd"
     train(tiny_run(facesets, model_dir, architecture="hd", size=64, iterations=80, save_every=80,
-                   preview_every=80))
+                   preview_every=80, settings={"schedule": "constant"}))
     history = [r for r in read_history(model_dir) if "mask_a" in r]
     assert history[-1]["mask_a"] < 0.5 * history[0]["mask_a"] and history[-1]["mask_b"] < 0.5 * history[0]["mask_b"]
     model, config = load_model(model_dir)
@@ -134,9 +135,16 @@ def test_minutes_budget_then_architecture_change_is_refused(facesets, tmp_path, 
     model_dir = tmp_path / "model"
     a, b = map(str, facesets)
     start = time.monotonic()
-    assert main(["train", a, b, "-m", str(model_dir), *TINY, "--minutes", "0.05", "-q"]) == 0
+    assert main(["train", a, b, "-m", str(model_dir), *TINY, "--minutes", "0.05"]) == 0
+    first = capsys.readouterr().err.strip().splitlines()[0]
+    assert first.startswith("kaokae: for 0.05 min on cpu: original 64 px, width 0.0625, batch 8, warm-up + cosine lr "
+                            "to 0.001, EMA 0.999")
     state = json.loads((model_dir / CHECKPOINTS / (model_dir / LATEST).read_text().strip() / "state.json").read_text())
-    assert state["iteration"] > 0 and 3 <= state["elapsed_s"] < time.monotonic() - start
+    assert state["iteration"] > 0 and state["elapsed_s"] < time.monotonic() - start
+    # the plan's end was fixed from the measured speed, and the budget ended at it or at the clock
+    plan = state["plan"]
+    assert plan["start"] == 0 and plan["end"] >= state["iteration"] > 35 and plan["revised"]
+    assert state["iteration"] == plan["end"] or state["elapsed_s"] >= 3
     for change, message in ((["--model", "hd"], "architecture 'original'; it cannot continue as 'hd'"),
                             (["--width", "0.25"], "different shape"),
                             (["--size", "128"], "different shape")):
@@ -146,6 +154,31 @@ def test_minutes_budget_then_architecture_change_is_refused(facesets, tmp_path, 
     assert (model_dir / LATEST).read_text().strip() == f"{state['iteration']:09d}"  # nothing trained or written
     assert main(["train", a, str(tmp_path / "missing"), "-m", str(tmp_path / "other")]) == 2
     assert "missing" in capsys.readouterr().err and not (tmp_path / "other").exists()
+
+
+def test_training_leaves_busy_cores_to_other_work(monkeypatch):
+    """With every core kept busy by another process, training takes one thread, not the cores it would fight for;
+    OMP_NUM_THREADS, when set, decides instead."""
+    from kaokae.train.trainer import busy_cores, leave_busy_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = os.cpu_count()
+    competitors = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        time.sleep(0.5)
+        assert busy_cores() > 0.6 * cores
+        torch.set_num_threads(cores)
+        leave_busy_cores(torch.device("cpu"))
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(cores)
+        leave_busy_cores(torch.device("cpu"))
+        assert torch.get_num_threads() == cores
+    finally:
+        for competitor in competitors:
+            competitor.kill()
+            competitor.wait()
+        torch.set_num_threads(1)  # the module's setting (see one_thread)
 
 
 def test_precision_follows_the_cpu(monkeypatch):
@@ -183,16 +216,79 @@ def test_precision_option(facesets, tmp_path, capsys):
 
 
 def test_resume_is_exact(facesets, tmp_path):
-    """10 iterations in one go and 5 + 5 with a restart in between give the same weights, bit for bit."""
+    """10 iterations in one go and 5 + 5 with a restart in between give the same weights, bit for bit (at a
+    constant learning rate: a new --iterations is a new budget, and a budgeted schedule starts over)."""
     set_quiet(True)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train(tiny_run(facesets, straight, iterations=10, save_every=100, preview_every=100))
-    train(tiny_run(facesets, resumed, iterations=5, save_every=100, preview_every=100))
+    constant = {"schedule": "constant"}
+    train(tiny_run(facesets, straight, iterations=10, save_every=100, preview_every=100, settings=constant))
+    train(tiny_run(facesets, resumed, iterations=5, save_every=100, preview_every=100, settings=constant))
     train(tiny_run(facesets, resumed, iterations=10, save_every=100, preview_every=100))
-    for name in ("model.safetensors", "optimizer.safetensors"):
+    for name in ("model.safetensors", "training.safetensors", "optimizer.safetensors"):
         x = load_file(straight / CHECKPOINTS / "000000010" / name)
         y = load_file(resumed / CHECKPOINTS / "000000010" / name)
         assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_schedule_resumes_exactly_and_convert_uses_the_average(facesets, tmp_path, monkeypatch):
+    """A run stopped at iteration 13 of its 40 and resumed follows the same warm-up + cosine plan: the same learning
+    rates, losses and weights as a run never stopped. model.safetensors holds the moving average (not the
+    weights the optimizer stepped), and that is what convert loads."""
+    from kaokae.convert import SwapModel
+    from kaokae.train import trainer
+
+    set_quiet(True)
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    settings = {"warmup": 8}
+    train(tiny_run(facesets, straight, iterations=40, save_every=100, preview_every=100, settings=settings))
+    finished = trainer.finished
+    monkeypatch.setattr(trainer, "finished", lambda t, stop, logged: finished(t, stop, logged) or t.state.iteration == 13)
+    train(tiny_run(facesets, stopped, iterations=40, save_every=100, preview_every=100, settings=settings))
+    assert _checkpoint_is_whole(stopped) == 13
+    monkeypatch.setattr(trainer, "finished", finished)
+    train(tiny_run(facesets, stopped, iterations=40, save_every=100, preview_every=100))
+    history = [r for r in read_history(stopped) if "loss_a" in r]
+    expected = [r for r in read_history(straight) if "loss_a" in r]
+    assert [(r["lr"], r["loss_a"], r["loss_b"]) for r in history] == \
+        [(r["lr"], r["loss_a"], r["loss_b"]) for r in expected]
+    lrs = [r["lr"] for r in history]  # logged at 10, 20, 30, 40: past the warm-up, decaying to 5% of 1e-3
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] > 0.8e-3 and lrs[-1] == pytest.approx(0.05e-3, rel=0.05)
+    folder = stopped / CHECKPOINTS / "000000040"
+    for name in ("model.safetensors", "training.safetensors", "optimizer.safetensors"):
+        x, y = load_file(straight / CHECKPOINTS / "000000040" / name), load_file(folder / name)
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+    assert json.loads((folder / "state.json").read_text())["plan"] == {"start": 0, "warmup": 8, "end": 40,
+                                                                        "revised": False}
+    average, stepped = load_file(folder / "model.safetensors"), load_file(folder / "training.safetensors")
+    assert not all(torch.equal(average[k], stepped[k]) for k in average)
+    loaded = SwapModel(stopped, device="cpu", precision="fp32").model.state_dict()  # fp32: the weights as saved
+    assert all(torch.equal(loaded[k].contiguous(), average[k]) for k in average)
+
+
+def test_from_a_trained_model(facesets, tmp_path, capsys):
+    """--from starts a new model from a trained one's encoder and B decoder: its first losses on B are the
+    parent's last, not a new model's; config.json names the parent; a different shape is one line, exit 2."""
+    a, b = map(str, facesets)
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    assert main(["train", a, b, "-m", str(parent), *TINY, "--iterations", "120", "-q"]) == 0
+    assert main(["train", b, b, "-m", str(child), "--from", str(parent), "--batch-size", "8", "--lr", "1e-3",
+                 "--iterations", "10", "-q"]) == 0
+    config = json.loads((child / "config.json").read_text())
+    assert config["parent"]["model_dir"] == str(parent.resolve()) and config["parent"]["iteration"] == 120
+    assert config["model"] == json.loads((parent / "config.json").read_text())["model"]
+    history = read_history(child)
+    parent_losses = [r for r in read_history(parent) if "loss_b" in r]
+    child_losses = [r for r in history if "loss_b" in r and r["iteration"] > 0]
+    assert [r["iteration"] for r in history if "parent_end" in r] == [0]  # where loss.png draws the parent's end
+    assert child_losses[0]["loss_b"] < 0.8 * parent_losses[0]["loss_b"]
+    for extra, message in ((["--width", "0.125"], "it is original (size=64"), (["--model", "hd"], "this run asks for hd")):
+        capsys.readouterr()
+        assert main(["train", a, b, "-m", str(tmp_path / "other"), "--from", str(parent), *extra,
+                     "--iterations", "2"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert main(["train", a, b, "-m", str(child), "--from", str(parent), "--iterations", "20"]) == 2
+    assert "already holds a model" in capsys.readouterr().err
 
 
 def _checkpoint_is_whole(model_dir: Path) -> int:
@@ -275,7 +371,8 @@ import os, sys
 from safetensors.torch import save_file
 from kaokae.train import Run, train
 model = train(Run(sys.argv[1], sys.argv[2], sys.argv[3], architecture="original", width=0.0625,
-                  settings={"batch_size": 8, "lr": 1e-3}, iterations=30, save_every=30, preview_every=1000))
+                  settings={"batch_size": 8, "lr": 1e-3, "schedule": "constant"}, iterations=30, save_every=30,
+                  preview_every=1000))
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{sys.argv[4]}/rank{os.environ['RANK']}.safetensors")
 """
 

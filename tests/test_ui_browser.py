@@ -225,7 +225,11 @@ def test_convert_preview_follows_frame_and_slider(env):
     src = page.get_attribute("#convert-preview", "src")
     page.locator("#convert-opt-erode").fill("0.2")
     page.wait_for_function(f"document.querySelector('#convert-preview').getAttribute('src') !== '{src}'")
-    after = _image_bytes(env, "#convert-preview")
+    # a preview still in flight when the slider moved may land first; the page then asks again with the new value
+    deadline, after = time.monotonic() + 20, _image_bytes(env, "#convert-preview")
+    while after == before and time.monotonic() < deadline:
+        time.sleep(0.25)
+        after = _image_bytes(env, "#convert-preview")
     assert before != after, "moving the erode slider did not change the preview"
     assert float(page.get_attribute("#convert-preview", "data-seconds")) < 10
     _shot(env, "4-convert-preview")

@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from kaokae.paths import remove_stale_partials
+
 
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -17,6 +19,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(dest.parent)  # what a kill -9 of an earlier run left here
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.partial-", suffix=suffix if suffix is not None else dest.suffix,
                                dir=dest.parent)
     os.close(fd)

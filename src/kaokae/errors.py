@@ -11,3 +11,10 @@ class NothingFoundError(KaokaeError):
     """The input was valid but held nothing to work on (for example no face anywhere): exit code 1."""
 
     exit_code = 1
+
+
+class StreamLostError(KaokaeError):
+    """A live source (camera, network stream) stopped delivering frames in the middle: exit code 1. A stream that
+    ends normally is not an error."""
+
+    exit_code = 1

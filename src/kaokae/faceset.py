@@ -12,18 +12,28 @@ A faceset folder:
 Every change is crash-safe. A new faceset is written in a hidden folder beside its destination and renamed
 into place. A change to an existing one (append, sort, filter) is first staged complete in `.pending/` and
 then applied by steps that can be replayed, so a kill at any moment leaves either the old faceset or the new
-one: `FaceSet.open` finishes a staged change that was interrupted. An flock on the folder keeps readers from
-seeing half of a change another process is making, and a change computed from a faceset that has changed since
-is refused rather than merged.
+one. Reading never writes: a change that was interrupted is finished by the next writer (under the lock) or by
+`kaokae faceset repair`; until then readers refuse the faceset in one line. An flock on the folder keeps readers
+from seeing half of a change another process is making, and a change computed from a faceset that has changed
+since is refused rather than merged: the loser of a race changes nothing but its own files.
+
+Every file name read from disk (face entries, the replay plan) must be `faces/NAME.png` or `rejected/NAME.png`
+inside the folder (`kaokae.paths.inside`): a crafted faceset cannot make kaokae read, move or overwrite a file
+outside it. Every field of alignments.json is type-checked, and face images are checked from their PNG header
+before they are decoded.
 """
 
 import contextlib
+import dataclasses
+import errno
 import hashlib
 import io
 import json
 import math
 import os
+import re
 import shutil
+import struct
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -34,10 +44,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from kaokae import __version__, atomic
 from kaokae.errors import KaokaeError
-from kaokae.progress import warn
+from kaokae.paths import inside, remove_stale_partials
 
 try:
     import fcntl
@@ -48,6 +59,7 @@ FORMAT = "kaokae-faceset"
 VERSION = 1
 CENTERINGS = ("face", "head", "whole_face")
 MODES = ("new", "append", "overwrite")
+MIN_SIZE, MAX_SIZE = 16, 4096  # face side in pixels
 NUM_LANDMARKS = 478
 IDENTITY_DIM = 128
 
@@ -90,17 +102,42 @@ class FaceEntry:
 
     @classmethod
     def from_json(cls, d: dict) -> "FaceEntry":
+        """ValueError naming the field when a record is not what kaokae writes."""
+        if not isinstance(d, dict):
+            raise ValueError("a face record is not a JSON object")
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")
-        entry = cls(**d)
-        for key in ("blur", "yaw", "pitch", "roll"):
-            if getattr(entry, key) is None:
-                setattr(entry, key, math.nan)
-        if not isinstance(entry.file, str) or not isinstance(entry.source_index, int):
-            raise ValueError("bad file or source_index")
-        return entry
+        values = dict(d)
+        for name in names - set(values):
+            if name not in ("has_identity", "reason"):
+                raise ValueError(f"field {name!r} is missing")
+        _check_field(values, "file", str)
+        for name in ("source_index", "frame_index"):
+            _check_field(values, name, int)
+            if values[name] < 0:
+                raise ValueError(f"field {name!r} is {values[name]}, not 0 or more")
+        _check_field(values, "track_id", int, optional=True)
+        _check_field(values, "has_identity", bool, optional=True)
+        _check_field(values, "reason", str, optional=True)
+        for name in ("frame_time", "score", "blur", "yaw", "pitch", "roll"):
+            _check_field(values, name, float, optional=True)  # written as null when unknown (NaN)
+            values[name] = math.nan if values[name] is None else float(values[name])
+        values.setdefault("has_identity", False)
+        return cls(**values)
+
+
+def _check_field(values: dict, name: str, kind: type, optional: bool = False) -> None:
+    value = values.get(name)
+    if value is None and optional:
+        values[name] = None
+        return
+    ok = (isinstance(value, bool) if kind is bool else
+          isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+          if kind is float else isinstance(value, kind) and not isinstance(value, bool))
+    if not ok:
+        raise ValueError(f"field {name!r} is {value!r}, not {'a number' if kind is float else kind.__name__}")
 
 
 @dataclass
@@ -113,6 +150,16 @@ class Source:
     height: int
     fps: str | None  # "num/den", None for stills
     frame_count: int
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Source":
+        if not isinstance(d, dict) or set(d) != {f.name for f in fields(cls)}:
+            raise ValueError(f"a source record has keys {sorted(d) if isinstance(d, dict) else d!r}, not "
+                             f"{sorted(f.name for f in fields(cls))}")
+        for name, kind in (("path", str), ("kind", str), ("width", int), ("height", int), ("frame_count", int)):
+            _check_field(d, name, kind)
+        _check_field(d, "fps", str, optional=True)
+        return cls(**d)
 
     @classmethod
     def from_info(cls, info) -> "Source":
@@ -141,80 +188,91 @@ def is_faceset(path: str | os.PathLike) -> bool:
     return (Path(path) / "alignments.json").is_file()
 
 
+@dataclass
+class Faces:
+    """Face records and their arrays: row i of every array belongs to entries[i]. A faceset holds two, the kept
+    faces and the rejected ones."""
+
+    entries: list[FaceEntry]
+    arrays: dict[str, np.ndarray]
+
+    @classmethod
+    def empty(cls) -> "Faces":
+        return cls([], empty_arrays())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def take(self, indices) -> "Faces":
+        """The faces `indices` (in that order), as copies."""
+        indices = [int(i) for i in indices]
+        return Faces([FaceEntry(**asdict(self.entries[i])) for i in indices],
+                     {name: a[indices] for name, a in self.arrays.items()})
+
+    def __add__(self, other: "Faces") -> "Faces":
+        return Faces(self.entries + other.entries,
+                     {name: np.concatenate([self.arrays[name], other.arrays[name]]) for name in ARRAYS})
+
+
+@dataclass
+class Alignments:
+    """Everything alignments.json and alignments.npz hold."""
+
+    size: int
+    centering: str
+    sources: list[Source]
+    kept: Faces
+    rejected: Faces
+    arrays_sha256: str = ""  # of the npz as read (what a change is based on); empty for one not written yet
+
+
 class FaceSet:
     """A faceset on disk. Entries and arrays are in the same order; index i means entry i everywhere."""
 
-    def __init__(self, path: Path, meta: dict, sources: list[Source], entries: list[FaceEntry],
-                 arrays: dict[str, np.ndarray], rejected: list[FaceEntry],
-                 rejected_arrays: dict[str, np.ndarray]):
+    def __init__(self, path: Path, alignments: Alignments):
         self.path = path
-        self.meta = meta
-        self.size: int = meta["size"]
-        self.centering: str = meta["centering"]
-        self.version: int = meta["version"]
-        self.sources = sources
-        self.entries = entries
-        self.arrays = arrays
-        self.rejected = rejected
-        self.rejected_arrays = rejected_arrays
+        self.alignments = alignments
+        self.size: int = alignments.size
+        self.centering: str = alignments.centering
+        self.version: int = VERSION
+        self.sources = alignments.sources
         self._by_frame: dict[tuple[int, int], np.ndarray] | None = None
+
+    @property
+    def kept(self) -> Faces:
+        return self.alignments.kept
+
+    @property
+    def entries(self) -> list[FaceEntry]:
+        return self.alignments.kept.entries
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self.alignments.kept.arrays
+
+    @property
+    def rejected(self) -> list[FaceEntry]:
+        return self.alignments.rejected.entries
+
+    @property
+    def rejected_arrays(self) -> dict[str, np.ndarray]:
+        return self.alignments.rejected.arrays
 
     # ---- reading
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "FaceSet":
+    def open(cls, path: str | os.PathLike, repair: bool = False) -> "FaceSet":
+        """Read a faceset; nothing is written. With `repair` (for writers) a change that was interrupted is
+        finished first, under the lock; without it such a faceset is refused in one line."""
         path = Path(path)
         if not path.is_dir():
             raise KaokaeError(f"{path}: no such faceset folder")
-        if (path / ".pending").is_dir():
-            with _locked(path):
-                if _finish_pending(path):
-                    warn(f"{path}: finished a change to the faceset that was interrupted")
+        if repair:
+            repair_faceset(path)
         with _locked(path, shared=True):  # never half of a change that another process is making right now
-            return cls._read(path)
-
-    @classmethod
-    def _read(cls, path: Path) -> "FaceSet":
-        json_path, npz_path = path / "alignments.json", path / "alignments.npz"
-        if not json_path.is_file():
-            raise KaokaeError(f"{path} is not a faceset: alignments.json is missing")
-        try:
-            meta = json.loads(json_path.read_text("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise KaokaeError(f"{json_path} is damaged: {e}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise KaokaeError(f"{json_path} is not a kaokae faceset alignments file")
-        version = meta.get("version")
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise KaokaeError(f"{json_path} is damaged: its version is {version!r}, not an integer")
-        if version > VERSION:
-            raise KaokaeError(f"{path} is faceset format version {version}, newer than this kaokae reads "
-                              f"(version {VERSION}): upgrade kaokae")
-        if version != VERSION:
-            raise KaokaeError(f"{path} is faceset format version {version}, which this kaokae does not know")
-        try:
-            if meta["size"] < 1 or meta["centering"] not in CENTERINGS:
-                raise ValueError("bad size or centering")
-            sources = [Source(**s) for s in meta["sources"]]
-            entries = [FaceEntry.from_json(e) for e in meta["faces"]]
-            rejected = [FaceEntry.from_json(e) for e in meta["rejected"]]
-            expected_hash = meta["arrays_sha256"]
-        except (KeyError, TypeError, ValueError) as e:
-            raise KaokaeError(f"{json_path} is damaged: {e!r}") from None
-        if not npz_path.is_file():
-            raise KaokaeError(f"{path} is damaged: alignments.npz is missing")
-        blob = npz_path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != expected_hash:
-            raise KaokaeError(f"{npz_path} is damaged or does not belong to {json_path.name} "
-                              "(checksum differs)")
-        try:
-            with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-                loaded = {key: npz[key] for key in npz.files}
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-            raise KaokaeError(f"{npz_path} is damaged: {e}") from None
-        arrays = _check_arrays(loaded, "", len(entries), npz_path)
-        rejected_arrays = _check_arrays(loaded, "rejected_", len(rejected), npz_path)
-        return cls(path, meta, sources, entries, arrays, rejected, rejected_arrays)
+            if (path / ".pending" / "moves.json").is_file():
+                raise KaokaeError(f"{path} holds a change that was interrupted: run `kaokae faceset repair {path}`")
+            return cls(path, _read(path))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -292,55 +350,72 @@ class FaceSet:
         if sorted(order + list(reject)) != list(range(len(self))):
             raise ValueError("order and reject must cover every face exactly once")
         moves: list[tuple[str, str]] = []
-        entries: list[FaceEntry] = []
-        for k, i in enumerate(order):
-            entry = FaceEntry(**asdict(self.entries[i]))
-            if renumber:
-                entry.file = f"faces/{k:06d}.png"
-                if entry.file != self.entries[i].file:
-                    moves.append((self.entries[i].file, entry.file))
-            entries.append(entry)
-        rejected = list(self.rejected)
-        taken = {e.file for e in rejected}
+        kept = self.kept.take(order)
+        if renumber:
+            for k, entry in enumerate(kept.entries):
+                if entry.file != f"faces/{k:06d}.png":
+                    moves.append((entry.file, f"faces/{k:06d}.png"))
+                    entry.file = f"faces/{k:06d}.png"
+        rows = sorted(reject)
+        newly_rejected = self.kept.take(rows)
+        taken = {e.file for e in self.rejected}
         next_number = _next_number(self.entries + self.rejected)
-        rejected_rows = []
-        for i in sorted(reject):
-            entry = FaceEntry(**asdict(self.entries[i]))
-            entry.reason = reject[i]
-            entry.file = f"rejected/{Path(entry.file).name}"
+        for row, entry in zip(rows, newly_rejected.entries, strict=True):
+            entry.reason = reject[row]
+            old, entry.file = entry.file, f"rejected/{Path(entry.file).name}"
             if entry.file in taken:
                 entry.file = f"rejected/{next_number:06d}.png"
                 next_number += 1
             taken.add(entry.file)
-            moves.append((self.entries[i].file, entry.file))
-            rejected.append(entry)
-            rejected_rows.append(i)
-        arrays = {name: a[order] for name, a in self.arrays.items()}
-        rejected_arrays = {name: np.concatenate([self.rejected_arrays[name], a[rejected_rows]])
-                           for name, a in self.arrays.items()}
-        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, rejected, rejected_arrays,
-                         moves, based_on=self.meta)
+            moves.append((old, entry.file))
+        changed = dataclasses.replace(self.alignments, kept=kept, rejected=self.alignments.rejected + newly_rejected)
+        _commit_in_place(self.path, changed, moves)
         return FaceSet.open(self.path)
 
     def set_identity(self, indices, vectors: np.ndarray) -> "FaceSet":
         """Store computed 128-D embeddings of faces `indices` (a cache for sorting/filtering by identity)."""
-        arrays = {name: a.copy() for name, a in self.arrays.items()}
-        entries = [FaceEntry(**asdict(e)) for e in self.entries]
+        kept = self.kept.take(range(len(self)))
         for i, vector in zip(indices, vectors, strict=True):
-            arrays["identity"][i] = vector
-            entries[i].has_identity = True
-        _commit_in_place(self.path, self.meta, self.sources, entries, arrays, self.rejected,
-                         self.rejected_arrays, [], based_on=self.meta)
+            kept.arrays["identity"][i] = vector
+            kept.entries[i].has_identity = True
+        _commit_in_place(self.path, dataclasses.replace(self.alignments, kept=kept), [])
         return FaceSet.open(self.path)
+
+
+def repair_faceset(path: str | os.PathLike) -> str | None:
+    """Finish (or drop, if it was never committed) a change that a killed kaokae left in `.pending/`, under the
+    lock; returns what was done, None when there was nothing to do. `kaokae faceset repair` runs this."""
+    path = Path(path)
+    if not is_faceset(path):
+        raise KaokaeError(f"{path} is not a faceset: alignments.json is missing")
+    remove_stale_partials(path)  # appended faces of a killed extract --append
+    if not (path / ".pending").exists():
+        return None
+    with _locked(path):
+        return _finish_pending(path)
+
+
+class _Added:
+    """Faces a writer has added: their records, and their array rows until the commit stacks them."""
+
+    def __init__(self):
+        self.entries: list[FaceEntry] = []
+        self.rows: dict[str, list] = {name: [] for name in ARRAYS}
+
+    def faces(self) -> Faces:
+        n = len(self.entries)
+        return Faces(self.entries, {name: np.stack(self.rows[name]).astype(dtype) if n else np.zeros((0, *shape), dtype)
+                                    for name, (shape, dtype) in ARRAYS.items()})
 
 
 class FaceSetWriter:
     """Writes a faceset: `add_source`, then `add` faces (a small thread pool writes the PNGs), `commit`.
 
-    mode "new" refuses a non-empty destination; "append" adds to an existing faceset (same size and centering)
-    or starts a new one; "overwrite" replaces an existing faceset. Until `commit` nothing is visible at the
-    destination: new and overwritten facesets are built in a hidden folder beside it, appended faces are
-    unreferenced files. Used as a context manager, an exception aborts and a normal exit commits.
+    mode "new" refuses a non-empty destination, also one that another kaokae created meanwhile; "append" adds
+    to an existing faceset (same size and centering) or starts a new one; "overwrite" replaces an existing
+    faceset. Until `commit` nothing is visible at the destination: new and overwritten facesets are built in a
+    hidden folder beside it, appended faces in a hidden folder inside it that only this writer uses. Used as a
+    context manager, an exception aborts and a normal exit commits.
     """
 
     def __init__(self, path: str | os.PathLike, size: int = 256, centering: str = "face", mode: str = "new"):
@@ -348,9 +423,9 @@ class FaceSetWriter:
             raise ValueError(f"mode must be one of {MODES}")
         if centering not in CENTERINGS:
             raise KaokaeError(f"centering must be one of {', '.join(CENTERINGS)}, not {centering!r}")
-        if size < 16:
-            raise KaokaeError(f"face size must be at least 16 pixels, not {size}")
-        self.dest = Path(path)
+        if not MIN_SIZE <= size <= MAX_SIZE:
+            raise KaokaeError(f"the face size must be {MIN_SIZE} to {MAX_SIZE} pixels, not {size}")
+        self.dest = Path(os.path.abspath(path))
         self.size, self.centering, self.mode = size, centering, mode
         if self.dest.exists() and not self.dest.is_dir():
             raise KaokaeError(f"{self.dest} is a file, not a faceset folder")
@@ -362,31 +437,40 @@ class FaceSetWriter:
                               "replace it")
         if mode != "new" and non_empty and not existing:
             raise KaokaeError(f"{self.dest} is not empty and is not a faceset: refusing to {mode} it")
-        if mode == "append" and existing:
-            self.base = FaceSet.open(self.dest)
-            if (self.base.size, self.base.centering) != (size, centering):
-                raise KaokaeError(f"{self.dest} holds {self.base.size} px faces with {self.base.centering} "
-                                  "centering; "
-                                  "append with the same --size and --centering")
-            self.root = self.dest
-            self.sources = list(self.base.sources)
-            self._next = _next_number(self.base.entries + self.base.rejected)
-        else:
-            self.dest.parent.mkdir(parents=True, exist_ok=True)
-            self.root = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.partial-", dir=self.dest.parent))
-            umask = os.umask(0)
-            os.umask(umask)
-            self.root.chmod(0o777 & ~umask)  # mkdtemp makes it private; the faceset is an ordinary folder
-            self.sources = []
-            self._next = 0
-        self.entries: list[FaceEntry] = []    # kept faces added by this writer
-        self.rejected: list[FaceEntry] = []   # rejected faces added by this writer
-        # per-face array rows until commit, for kept (False) and rejected (True) faces
-        self._rows: dict[bool, dict[str, list]] = {r: {name: [] for name in ARRAYS} for r in (False, True)}
-        self._written: list[Path] = []
+        try:
+            if mode == "append" and existing:
+                self.base = FaceSet.open(self.dest, repair=True)
+                if (self.base.size, self.base.centering) != (size, centering):
+                    raise KaokaeError(f"{self.dest} holds {self.base.size} px faces with {self.base.centering} "
+                                      "centering; append with the same --size and --centering")
+                self.root = Path(tempfile.mkdtemp(prefix=".append.partial-", dir=self.dest))
+                self.sources = list(self.base.sources)
+                self._next = _next_number(self.base.entries + self.base.rejected)
+            else:
+                self.dest.parent.mkdir(parents=True, exist_ok=True)
+                remove_stale_partials(self.dest.parent)
+                self.root = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.partial-", dir=self.dest.parent))
+                self.sources = []
+                self._next = 0
+        except OSError as e:
+            raise KaokaeError(f"cannot write the faceset {self.dest}: {e.strerror or e}") from None
+        umask = os.umask(0)
+        os.umask(umask)
+        self.root.chmod(0o777 & ~umask)  # mkdtemp makes it private; the faceset is an ordinary folder
+        self._added = {False: _Added(), True: _Added()}  # kept (False) and rejected (True) faces
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kaokae-png")
         self._pending: list[Future] = []
         self._done = False
+
+    @property
+    def entries(self) -> list[FaceEntry]:
+        """Kept faces added by this writer."""
+        return self._added[False].entries
+
+    @property
+    def rejected(self) -> list[FaceEntry]:
+        """Rejected faces added by this writer."""
+        return self._added[True].entries
 
     def add_source(self, source) -> int:
         """Register a source (a `Source` or a kaokae.media MediaInfo); returns its index for `add`."""
@@ -395,34 +479,34 @@ class FaceSetWriter:
         self.sources.append(source)
         return len(self.sources) - 1
 
-    def add(self, face: np.ndarray, *, source_index: int, frame_index: int, frame_time: float,
-            track_id: int | None, score: float, blur: float, yaw: float, pitch: float, roll: float,
-            landmarks: np.ndarray, matrix: np.ndarray, box: np.ndarray, identity: np.ndarray | None = None,
-            reason: str | None = None) -> FaceEntry:
-        """Add one aligned face (RGB, size x size); with a `reason` it goes to rejected/ to be checked."""
+    def add(self, face: np.ndarray, entry: FaceEntry, *, landmarks: np.ndarray, matrix: np.ndarray,
+            box: np.ndarray, identity: np.ndarray | None = None) -> FaceEntry:
+        """Add one aligned face (RGB, size x size) measured as `entry` (its `file` and `has_identity` are set
+        here); an entry with a `reason` goes to rejected/ to be checked. Returns the entry as stored."""
         if face.shape != (self.size, self.size, 3) or face.dtype != np.uint8:
             raise ValueError(f"face must be ({self.size}, {self.size}, 3) uint8, not {face.shape} "
                              f"{face.dtype}")
-        folder = "rejected" if reason else "faces"
-        entry = FaceEntry(f"{folder}/{self._next:06d}.png", int(source_index), int(frame_index),
-                          float(frame_time), None if track_id is None else int(track_id), float(score),
-                          float(blur), float(yaw), float(pitch), float(roll), identity is not None, reason)
+        entry = FaceEntry(**asdict(entry))
+        entry.file = f"{'rejected' if entry.reason else 'faces'}/{self._next:06d}.png"
+        entry.has_identity = identity is not None
         self._next += 1
-        rows = self._rows[bool(reason)]
-        rows["landmarks"].append(np.asarray(landmarks, np.float32))
-        face_points = transform_points(np.asarray(landmarks, np.float64), matrix)
-        rows["face_landmarks"].append(face_points.astype(np.float32))
-        rows["matrices"].append(np.asarray(matrix, np.float64))
-        rows["boxes"].append(np.asarray(box, np.float32))
-        rows["identity"].append(np.full(IDENTITY_DIM, np.nan, np.float32) if identity is None
-                                else np.asarray(identity, np.float32))
-        (self.rejected if reason else self.entries).append(entry)
-        path = self.root / entry.file
-        self._written.append(path)
+        added = self._added[bool(entry.reason)]
+        added.entries.append(entry)
+        added.rows["landmarks"].append(np.asarray(landmarks, np.float32))
+        added.rows["face_landmarks"].append(transform_points(np.asarray(landmarks, np.float64), matrix)
+                                            .astype(np.float32))
+        added.rows["matrices"].append(np.asarray(matrix, np.float64))
+        added.rows["boxes"].append(np.asarray(box, np.float32))
+        added.rows["identity"].append(np.full(IDENTITY_DIM, np.nan, np.float32) if identity is None
+                                      else np.asarray(identity, np.float32))
         while len(self._pending) >= 32:  # bounded: at most this many faces wait in memory for the PNG threads
             self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(_write_png, path, face))
+        self._pending.append(self._pool.submit(_write_png, self._staged(entry), face))
         return entry
+
+    def _staged(self, entry: FaceEntry) -> Path:
+        """Where this writer writes a face until the commit: appended faces wait flat in the hidden folder."""
+        return self.root / (Path(entry.file).name if self.base is not None else entry.file)
 
     def commit(self) -> FaceSet:
         """Write the alignments and make the faceset visible at its destination. If that fails, it aborts."""
@@ -437,25 +521,33 @@ class FaceSetWriter:
     def _commit(self) -> FaceSet:
         self._wait()
         _flush_to_disk()
-        arrays, rejected_arrays = (self._stack(False), self._stack(True))
+        kept, rejected = self._added[False].faces(), self._added[True].faces()
         if self.base is not None:
-            base = self.base
-            _commit_in_place(self.root, base.meta, self.sources, base.entries + self.entries,
-                             _concat(base.arrays, arrays), base.rejected + self.rejected,
-                             _concat(base.rejected_arrays, rejected_arrays), [], based_on=base.meta)
+            base = self.base.alignments
+            staged = self.root.name
+            moves = [(f"{staged}/{Path(e.file).name}", e.file) for e in kept.entries + rejected.entries]
+            _commit_in_place(self.dest, Alignments(base.size, base.centering, self.sources, base.kept + kept,
+                                                   base.rejected + rejected, base.arrays_sha256), moves)
             self._done = True
+            shutil.rmtree(self.root, ignore_errors=True)  # empty now
             return FaceSet.open(self.dest)
-        meta = {"size": self.size, "centering": self.centering}
-        _write_alignments(self.root, meta, self.sources, self.entries, arrays, self.rejected, rejected_arrays)
+        _write_alignments(self.root, Alignments(self.size, self.centering, self.sources, kept, rejected))
         atomic.fsync_dir(self.root)
         old = None
-        if self.dest.exists():
-            if any(self.dest.iterdir()):  # overwrite: the old faceset goes only once the new one is complete
-                old = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.old-", dir=self.dest.parent))
-                os.replace(self.dest, old / "faceset")
-            else:
-                self.dest.rmdir()
-        os.replace(self.root, self.dest)
+        if self.dest.exists() and any(self.dest.iterdir()):
+            if self.mode == "new":
+                raise KaokaeError(f"{self.dest} was created by another kaokae meanwhile: nothing was written")
+            # overwrite: the old faceset goes only once the new one is complete
+            old = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.old-", dir=self.dest.parent))
+            os.replace(self.dest, old / "faceset")
+        try:
+            os.rename(self.root, self.dest)  # onto nothing or an empty folder; fails if one appeared meanwhile
+        except OSError as e:
+            if old is not None:
+                os.replace(old / "faceset", self.dest)
+            raise KaokaeError(f"{self.dest} was created by another kaokae meanwhile: nothing was written"
+                              if e.errno in (errno.ENOTEMPTY, errno.EEXIST) else
+                              f"cannot write the faceset {self.dest}: {e.strerror or e}") from None
         self._done = True
         atomic.fsync_dir(self.dest.parent)
         if old is not None:
@@ -467,17 +559,13 @@ class FaceSetWriter:
         return None if self._done else self.commit()
 
     def abort(self) -> None:
-        """Leave the destination as it was: remove the hidden folder, or the PNGs this writer appended."""
+        """Leave the destination as it was: remove this writer's hidden folder, and nothing else."""
         if self._done:
             return
         self._done = True
         with contextlib.suppress(Exception):
             self._wait()
-        if self.base is None:
-            shutil.rmtree(self.root, ignore_errors=True)
-        else:
-            for path in self._written:
-                path.unlink(missing_ok=True)
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "FaceSetWriter":
         return self
@@ -496,14 +584,101 @@ class FaceSetWriter:
             self._pending.clear()
             self._pool.shutdown(wait=True)
 
-    def _stack(self, rejected: bool) -> dict[str, np.ndarray]:
-        rows = self._rows[rejected]
-        n = len(rows["landmarks"])
-        return {name: np.stack(rows[name]).astype(dtype) if n else np.zeros((0, *shape), dtype)
-                for name, (shape, dtype) in ARRAYS.items()}
-
 
 # ---- internals
+
+FACE_FILE = re.compile(r"^(faces|rejected)/[^/\\]+\.png$")
+STAGED_FILE = re.compile(r"^\.append\.partial-[A-Za-z0-9_]+/[^/\\]+\.png$")  # a FaceSetWriter's appended faces
+
+
+def _face_files(root: Path, names: list, where: str, staged: bool = False) -> list[Path]:
+    """The paths of face files named on disk: faces/NAME.png or rejected/NAME.png inside `root` (or, for the
+    source of a planned move, a writer's staged face), never anything else. Each folder is resolved once and each
+    file checked for a symlink (resolving every path of a big faceset would cost most of the open)."""
+    folders: dict[str, Path] = {}
+    paths = []
+    for name in names:
+        if not isinstance(name, str) or not (FACE_FILE.match(name) or (staged and STAGED_FILE.match(name))):
+            raise KaokaeError(f"{where}: {name!r} is not a face file of the faceset (faces/NAME.png or "
+                              "rejected/NAME.png): refused")
+        folder = name.split("/")[0]
+        if folder not in folders:
+            folders[folder] = inside(root, folder, where)
+        path = root / name
+        if path.is_symlink():
+            inside(root, name, where)
+        paths.append(path)
+    return paths
+
+
+def _face_file(root: Path, name: object, where: str, staged: bool = False) -> Path:
+    return _face_files(root, [name], where, staged)[0]
+
+
+def _read(path: Path) -> Alignments:
+    json_path, npz_path = path / "alignments.json", path / "alignments.npz"
+    if not json_path.is_file():
+        raise KaokaeError(f"{path} is not a faceset: alignments.json is missing")
+    try:
+        meta = json.loads(json_path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise KaokaeError(f"{json_path} is damaged: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise KaokaeError(f"{json_path} is not a kaokae faceset alignments file")
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise KaokaeError(f"{json_path} is damaged: its version is {version!r}, not an integer")
+    if version > VERSION:
+        raise KaokaeError(f"{path} is faceset format version {version}, newer than this kaokae reads "
+                          f"(version {VERSION}): upgrade kaokae")
+    if version != VERSION:
+        raise KaokaeError(f"{path} is faceset format version {version}, which this kaokae does not know")
+    field = "size"
+    try:
+        size = meta["size"]
+        if not isinstance(size, int) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_SIZE:
+            raise ValueError(f"{size!r} is not a face size of {MIN_SIZE} to {MAX_SIZE} pixels")
+        field = "centering"
+        if meta["centering"] not in CENTERINGS:
+            raise ValueError(f"{meta['centering']!r} is not one of {', '.join(CENTERINGS)}")
+        field = "arrays_sha256"
+        expected_hash = meta["arrays_sha256"]
+        if not isinstance(expected_hash, str):
+            raise ValueError("not a string")
+        records = {}
+        for field in ("sources", "faces", "rejected"):
+            if not isinstance(meta[field], list):
+                raise ValueError("not a list")
+            records[field] = meta[field]
+        field = "sources"
+        sources = [Source.from_json(s) for s in records["sources"]]
+        entries = {}
+        for field in ("faces", "rejected"):
+            entries[field] = []
+            for k, record in enumerate(records[field]):
+                entry = FaceEntry.from_json(record)
+                if entry.source_index >= len(sources):
+                    raise ValueError(f"entry {k} names source {entry.source_index}, there are {len(sources)}")
+                entries[field].append(entry)
+    except KeyError as e:
+        raise KaokaeError(f"{json_path} is damaged: field {e} is missing") from None
+    except (TypeError, ValueError) as e:
+        raise KaokaeError(f"{json_path} is damaged: {field}: {e}") from None
+    _face_files(path, [e.file for e in entries["faces"] + entries["rejected"]], str(json_path))
+    if not npz_path.is_file():
+        raise KaokaeError(f"{path} is damaged: alignments.npz is missing")
+    blob = npz_path.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != expected_hash:
+        raise KaokaeError(f"{npz_path} is damaged or does not belong to {json_path.name} "
+                          "(checksum differs)")
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            loaded = {key: npz[key] for key in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise KaokaeError(f"{npz_path} is damaged: {e}") from None
+    kept = Faces(entries["faces"], _check_arrays(loaded, "", len(entries["faces"]), npz_path))
+    rejected = Faces(entries["rejected"], _check_arrays(loaded, "rejected_", len(entries["rejected"]), npz_path))
+    return Alignments(size, meta["centering"], sources, kept, rejected, expected_hash)
 
 
 def _check_arrays(loaded: dict[str, np.ndarray], prefix: str, n: int, where: Path) -> dict[str, np.ndarray]:
@@ -515,12 +690,10 @@ def _check_arrays(loaded: dict[str, np.ndarray], prefix: str, n: int, where: Pat
         if a.shape != (n, *shape):
             raise KaokaeError(f"{where} does not match alignments.json: {prefix + name} has shape {a.shape}, "
                               f"expected {(n, *shape)}")
+        if not np.issubdtype(a.dtype, np.number):
+            raise KaokaeError(f"{where} is damaged: array {prefix + name} holds {a.dtype}, not numbers")
         arrays[name] = a.astype(dtype, copy=False)
     return arrays
-
-
-def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {name: np.concatenate([a[name], b[name]]) for name in ARRAYS}
 
 
 def _next_number(entries: list[FaceEntry]) -> int:
@@ -529,13 +702,28 @@ def _next_number(entries: list[FaceEntry]) -> int:
 
 
 def _read_png(path: Path, size: int) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise KaokaeError(f"cannot read face image {path} (missing or damaged)")
-    if image.shape != (size, size, 3):
-        raise KaokaeError(f"{path} is {image.shape[1]}x{image.shape[0]}, but the faceset's faces are "
-                          f"{size}x{size}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """A face image, refused from its header (before decoding) unless it is a PNG of the faceset's size."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(24)
+            if header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+                raise KaokaeError(f"face image {path} is not a PNG (damaged?)")
+            width, height = struct.unpack(">II", header[16:24])
+            if (width, height) != (size, size):
+                raise KaokaeError(f"{path} is {width}x{height}, but the faceset's faces are {size}x{size}")
+            data = header + f.read()
+    except OSError as e:
+        raise KaokaeError(f"cannot read face image {path}: {e.strerror or e}") from None
+    # Pillow, not OpenCV: libpng inside OpenCV prints its warnings straight to stderr, Pillow raises instead
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as e:
+        why = "not a readable PNG" if isinstance(e, UnidentifiedImageError) else e
+        raise KaokaeError(f"cannot read face image {path} (damaged: {why})") from None
+    if rgb.shape != (size, size, 3):
+        raise KaokaeError(f"{path} is {rgb.shape[1]}x{rgb.shape[0]}, but the faceset's faces are {size}x{size}")
+    return rgb
 
 
 # zlib level 1 with Huffman coding only: on aligned face photos 20-30% faster than OpenCV's default level 1
@@ -562,23 +750,22 @@ def _flush_to_disk() -> None:
     os.sync()
 
 
-def _write_alignments(root: Path, meta: dict, sources: list[Source], entries: list[FaceEntry],
-                      arrays: dict[str, np.ndarray], rejected: list[FaceEntry],
-                      rejected_arrays: dict[str, np.ndarray]) -> None:
+def _write_alignments(root: Path, alignments: Alignments) -> None:
     """alignments.npz first, then alignments.json, which records the npz's checksum (readers check it)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays, **{f"rejected_{name}": a for name, a in rejected_arrays.items()})
+    np.savez(buffer, **alignments.kept.arrays,
+             **{f"rejected_{name}": a for name, a in alignments.rejected.arrays.items()})
     blob = buffer.getvalue()
     document = {
         "format": FORMAT,
         "version": VERSION,
-        "size": int(meta["size"]),
-        "centering": meta["centering"],
+        "size": int(alignments.size),
+        "centering": alignments.centering,
         "kaokae_version": __version__,
         "arrays_sha256": hashlib.sha256(blob).hexdigest(),
-        "sources": [asdict(s) for s in sources],
-        "faces": [e.to_json() for e in entries],
-        "rejected": [e.to_json() for e in rejected],
+        "sources": [asdict(s) for s in alignments.sources],
+        "faces": [e.to_json() for e in alignments.kept.entries],
+        "rejected": [e.to_json() for e in alignments.rejected.entries],
     }
     atomic.write_bytes(root / "alignments.npz", blob)
     atomic.write_text(root / "alignments.json", _dumps(document))
@@ -596,28 +783,31 @@ def _dumps(document: dict) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def _commit_in_place(root: Path, meta: dict, sources, entries, arrays, rejected, rejected_arrays,
-                     moves: list[tuple[str, str]], based_on: dict) -> None:
+def _commit_in_place(root: Path, changed: Alignments, moves: list[tuple[str, str]]) -> None:
     """Stage the new alignments and the file moves in .pending/, then apply them (replayable if interrupted).
-    `based_on`: the metadata the change was computed from; if the faceset changed since, nothing is done."""
-    with _locked(root):
-        pending = root / ".pending"
-        _finish_pending(root)  # a committed change left by a killed process goes first
-        try:
-            current = json.loads((root / "alignments.json").read_text("utf-8")).get("arrays_sha256")
-        except (OSError, ValueError):
-            current = None
-        if current != based_on["arrays_sha256"]:
-            raise KaokaeError(f"{root} was changed by another kaokae meanwhile; nothing was done, run it "
-                              "again")
-        for src, _ in moves:
-            if not (root / src).is_file():
-                raise KaokaeError(f"{root} is damaged: {src} is missing")
-        shutil.rmtree(pending, ignore_errors=True)  # a plan that was never committed: the old state stands
-        pending.mkdir()
-        _write_alignments(pending, meta, sources, entries, arrays, rejected, rejected_arrays)
-        atomic.write_text(pending / "moves.json", json.dumps(moves))  # the commit point of the change
-        _finish_pending(root)
+    `changed.arrays_sha256` is the faceset the change was computed from; if it changed since, nothing is done."""
+    try:
+        with _locked(root):
+            pending = root / ".pending"
+            _finish_pending(root)  # a committed change left by a killed process goes first
+            try:
+                current = json.loads((root / "alignments.json").read_text("utf-8")).get("arrays_sha256")
+            except (OSError, ValueError, AttributeError):
+                current = None
+            if current != changed.arrays_sha256:
+                raise KaokaeError(f"{root} was changed by another kaokae meanwhile; nothing was done, run it "
+                                  "again")
+            for src, dst in moves:
+                if not _face_file(root, src, f"{root}: a face to move", staged=True).is_file():
+                    raise KaokaeError(f"{root} is damaged: {src} is missing")
+                _face_file(root, dst, f"{root}: a face's new name")
+            shutil.rmtree(pending, ignore_errors=True)  # a plan that was never committed: the old state stands
+            pending.mkdir()
+            _write_alignments(pending, changed)
+            atomic.write_text(pending / "moves.json", json.dumps(moves))  # the commit point of the change
+            _finish_pending(root)
+    except PermissionError as e:
+        raise KaokaeError(f"cannot change the faceset {root}: {e.strerror} ({e.filename})") from None
 
 
 @contextlib.contextmanager
@@ -635,30 +825,42 @@ def _locked(root: Path, shared: bool = False) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _finish_pending(root: Path) -> bool:
-    """Apply a staged change: move files in two phases (all into .pending/staged, then to their new names, so
-    renames that swap names never collide), then put the new alignments in place."""
+def _read_plan(root: Path, plan: Path) -> list[tuple[Path, Path]]:
+    """The moves of a staged change, every name checked: a crafted plan is refused, nothing moved."""
+    try:
+        moves = json.loads(plan.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise KaokaeError(f"{plan} is damaged: {e}") from None
+    if not isinstance(moves, list) or not all(isinstance(m, list) and len(m) == 2 for m in moves):
+        raise KaokaeError(f"{plan} is damaged: not a list of [from, to] pairs; nothing was moved")
+    return [(_face_file(root, src, str(plan), staged=True), _face_file(root, dst, str(plan))) for src, dst in moves]
+
+
+def _finish_pending(root: Path) -> str | None:
+    """Apply a staged change (the caller holds the lock): move files in two phases (all into .pending/staged,
+    then to their new names, so renames that swap names never collide), then put the new alignments in place.
+    Returns what was done, None when there was nothing to do."""
     pending = root / ".pending"
     if not pending.is_dir():
-        return False
+        return None
     plan = pending / "moves.json"
     if not plan.is_file():
         shutil.rmtree(pending, ignore_errors=True)
-        return False
+        return "dropped a change that was interrupted before it was complete (the faceset is as it was)"
+    moves = _read_plan(root, plan)
     try:
-        moves = json.loads(plan.read_text("utf-8"))
         staged = pending / "staged"
         staged.mkdir(exist_ok=True)
         if not (pending / "staged.done").exists():
             for k, (src, _) in enumerate(moves):
                 if not (staged / f"{k}.png").exists():
-                    os.replace(root / src, staged / f"{k}.png")
+                    os.replace(src, staged / f"{k}.png")
             atomic.fsync_dir(staged)
             atomic.write_text(pending / "staged.done", "")
         for k, (_, dst) in enumerate(moves):
             if (staged / f"{k}.png").exists():
-                (root / dst).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged / f"{k}.png", root / dst)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged / f"{k}.png", dst)
         for name in ("alignments.npz", "alignments.json"):
             if (pending / name).exists():
                 os.replace(pending / name, root / name)
@@ -667,4 +869,4 @@ def _finish_pending(root: Path) -> bool:
         shutil.rmtree(pending, ignore_errors=True)
     except OSError as e:
         raise KaokaeError(f"cannot finish an interrupted change to the faceset {root}: {e}") from None
-    return True
+    return f"finished a change that was interrupted ({len(moves)} faces moved)"

@@ -72,6 +72,10 @@ class Option:
     exclusive: str | None = None  # options in the same named group cannot be given together
     required: bool = False  # the CLI asks for it (the library has the default)
     check: Callable[[object], str | None] | None = None  # an extra rule: returns the problem, or None
+    # a list of values that are not file names (--map REFS=TARGET): `parse` makes one item from one flag's text
+    # (the flag is repeated per item), `table` = (from_table, to_table) is the list as a config file's table
+    parse: Callable[[str], object] | None = None
+    table: tuple[Callable[[dict], list], Callable[[list], dict]] | None = None
 
     def allowed(self) -> tuple[str, ...] | None:
         if self.choices is None:
@@ -115,10 +119,11 @@ class Entry:
 
     name: str
     path: tuple[str, ...]
-    kind: type  # int, float, str, bool, Path, or list (of Path)
+    kind: type  # int, float, str, bool, Path, or list (of Path, or of `item`)
     optional: bool  # None is allowed (and means: decided later)
     default: object
     option: Option
+    item: type = Path  # what a list holds
 
 
 def entries(cls) -> Iterator[Entry]:
@@ -135,10 +140,11 @@ def entries(cls) -> Iterator[Entry]:
         args = typing.get_args(hint)
         optional = type(None) in args and typing.get_origin(hint) in (typing.Union, types.UnionType)
         kind = next(a for a in args if a is not type(None)) if optional else hint
+        item = Path
         if typing.get_origin(kind) is list:
-            kind = list
+            kind, item = list, typing.get_args(kind)[0]
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-        yield Entry(f.name, (f.name,), kind, optional, default, f.metadata["option"])
+        yield Entry(f.name, (f.name,), kind, optional, default, f.metadata["option"], item)
 
 
 def entry_map(cls) -> dict[str, Entry]:
@@ -180,9 +186,12 @@ def problem(e: Entry, value) -> str | None:
     if value is None:
         return None if e.optional else "must be given"
     if e.kind is list:
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str | Path) for v in value):
+        if e.item is not Path:
+            if not isinstance(value, list | tuple) or not all(isinstance(v, e.item) for v in value):
+                return f"must be a list of {e.item.__name__}, not {value!r}"
+        elif not isinstance(value, list | tuple) or not all(isinstance(v, str | Path) for v in value):
             return f"must be a list of file names, not {value!r}"
-        return None
+        return e.option.check(value) if e.option.check is not None else None
     if e.kind is bool:
         return None if isinstance(value, bool) else f"must be true or false, not {value!r}"
     if e.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -244,7 +253,7 @@ def add_options(parser: argparse.ArgumentParser, cls) -> None:
 
 def _add(target, e: Entry) -> None:
     o = e.option
-    text = help_text(e)
+    text = help_text(e).replace("%", "%%")  # argparse formats help with %
     if o.consts:
         group = target.add_mutually_exclusive_group()
         for flag, value, const_help in o.consts:
@@ -261,7 +270,9 @@ def _add(target, e: Entry) -> None:
                                 help=argparse.SUPPRESS)
         return
     kwargs: dict = {"dest": e.name, "default": argparse.SUPPRESS, "help": text}
-    if e.kind is list:
+    if e.kind is list and o.parse is not None:
+        kwargs.update(action="append", type=str)  # parsed in `given`, so that its error is the library's line
+    elif e.kind is list:
         kwargs.update(nargs="+", type=Path)
     else:
         kwargs["type"] = e.kind
@@ -293,6 +304,8 @@ def help_text(e: Entry) -> str:
         default = o.default_help or "none"
     elif e.kind is list:
         default = "none" if not e.default else " ".join(map(str, e.default))
+        if o.parse is not None:
+            default += "; repeat the flag for each"
     else:
         default = f"{e.default:g}" if isinstance(e.default, float) else str(e.default)
     if default is not None:
@@ -310,7 +323,12 @@ def help_text(e: Entry) -> str:
 
 def given(args: argparse.Namespace, cls) -> dict[str, object]:
     """The options of `cls` that the command line gave."""
-    return {name: getattr(args, name) for name in entry_map(cls) if hasattr(args, name)}
+    found = {}
+    for name, e in entry_map(cls).items():
+        if hasattr(args, name):
+            value = getattr(args, name)
+            found[name] = [e.option.parse(v) for v in value] if e.option.parse is not None else value
+    return found
 
 
 def from_args(cls, args: argparse.Namespace):
@@ -347,7 +365,14 @@ def read_config(path: str | Path, cls) -> dict[str, object]:
             value = float(value)
         if e.kind is Path and isinstance(value, str):
             value = Path(value)
-        if e.kind is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        if e.option.table is not None:
+            if not isinstance(value, dict):
+                raise OptionError(key, f"must be a table ([{key}] with one key per entry), not {value!r}", path)
+            try:
+                value = e.option.table[0](value)
+            except KaokaeError as error:
+                raise OptionError(key, f"{{label}}: {error}", path) from None
+        elif e.kind is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
             value = [Path(v) for v in value]
         found = problem(e, value)
         if found is not None:
@@ -361,9 +386,12 @@ def to_toml(obj) -> str:
     None (decided later) are commented out. `read_config` of the text gives back the same options."""
     import tomli_w
 
-    lines = []
+    lines, tables = [], []
     for e in entries(type(obj)):
         value = get(obj, e)
+        if e.option.table is not None:  # after every plain key: a [table] holds the keys that follow it
+            tables.append((e, value))
+            continue
         lines.append(f"# {help_text(e)}")
         if value is None:
             lines.append(f"# {e.name} = ")
@@ -373,4 +401,10 @@ def to_toml(obj) -> str:
         elif isinstance(value, list | tuple):
             value = [str(v) for v in value]
         lines.append(tomli_w.dumps({e.name: value}).rstrip("\n"))
+    for e, value in tables:
+        lines.append(f"# {help_text(e)}")
+        if not value:
+            lines.append(f"# [{e.name}]")
+            continue
+        lines.append(tomli_w.dumps({e.name: e.option.table[1](value)}).rstrip("\n"))
     return "\n".join(lines) + "\n"

@@ -17,9 +17,9 @@ def register(subparsers) -> None:
                     "smoothing), or read from stored alignments: --alignments, or the faceset `kaokae extract "
                     "clip.mp4 -o clip.faceset` left beside the input. Frames without a face are copied unchanged.")
     p.add_argument("input", type=Path, metavar="INPUT", help="video file, image file or folder of images")
-    p.add_argument("-m", "--model", required=True, type=Path, metavar="MODEL",
+    p.add_argument("-m", "--model", type=Path, metavar="MODEL",
                    help="model folder written by `kaokae train`, or a model file: a .onnx from `kaokae export` or "
-                        "a DeepFaceLab .dfm (run by ONNX Runtime)")
+                        "a DeepFaceLab .dfm (run by ONNX Runtime); or give --map instead")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUTPUT",
                    help="video (.mp4 .m4v .mov .mkv), image (.png .jpg ...) or folder of PNGs (no extension)")
     add_options(p, "convert", ConvertOptions)

@@ -46,7 +46,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     o = from_args(EvaluateOptions, args)
     if (args.model is None) == (args.swapped is None):
         raise KaokaeError("give either --model (with --source and --target) or --swapped (with --source)")
-    check_outputs(o.json, o.png)
+    check_outputs(o.json, o.png, [args.model, args.swapped, args.source, args.target, args.gallery])
     if args.model is not None:
         if args.target is None:
             raise KaokaeError("--model needs --target: B's faceset or photos")

@@ -1,10 +1,16 @@
-"""`kaokae extract` (media -> faceset) and `kaokae faceset info|sort|filter`."""
+"""`kaokae extract` (media -> faceset) and `kaokae faceset info|sort|filter|repair`."""
 
 import argparse
 from pathlib import Path
 
 from kaokae.cli import add_options, add_quiet
-from kaokae.extract.options import ExtractOptions, FacesetInfoOptions, FilterOptions, SortOptions
+from kaokae.extract.options import (
+    ExtractOptions,
+    FacesetInfoOptions,
+    FilterOptions,
+    RepairOptions,
+    SortOptions,
+)
 from kaokae.options import from_args
 from kaokae.progress import info
 
@@ -38,12 +44,17 @@ def register(subparsers) -> None:
         ("sort", SortOptions, run_sort, "reorder and rename faces by blur, identity or yaw",
          "Reorder the faces and rename them faces/000000.png... in the new order."),
         ("filter", FilterOptions, run_filter, "move blurry, wrong-person or near-duplicate faces into rejected/",
-         "Move faces that match any criterion into rejected/ (nothing is deleted) and update the alignments.")):
+         "Move faces that match any criterion into rejected/ (nothing is deleted) and update the alignments."),
+        ("repair", RepairOptions, run_repair, "finish or drop a change to the faceset that a killed kaokae left",
+         "Finish a sort, filter or append that was interrupted after it was committed (or drop one interrupted "
+         "before), under the faceset's lock. Reading a faceset never does this itself: until it is repaired, "
+         "commands that read it refuse it. Writers (extract --append, sort, filter) repair first on their own.")):
         p = actions.add_parser(name, help=short, description=description)
         p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
         add_options(p, f"faceset {name}", cls, config=False)
         add_quiet(p)
         p.set_defaults(run=run)
+
 
 
 def run_extract(args: argparse.Namespace) -> int:
@@ -77,5 +88,14 @@ def run_filter(args: argparse.Namespace) -> int:
     fs, counts = filter_faceset(args.faceset, o.blur_below, o.not_like, o.threshold, o.near_duplicates)
     moved = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items())) or "none"
     info(f"moved {sum(counts.values())} faces into rejected/ ({moved}); {len(fs)} faces left in {fs.path}")
+    return 0
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    from kaokae.faceset import repair_faceset
+
+    from_args(RepairOptions, args)
+    done = repair_faceset(args.faceset)
+    info(f"{args.faceset}: {done or 'nothing to repair'}")
     return 0
 

@@ -15,10 +15,11 @@ def register(subparsers) -> None:
                     "its audio. Instant, but it copies the photo's lighting and expression details: a trained model "
                     "(extract, train, convert) looks better.",
     )
-    p.add_argument("--source", nargs="+", required=True, metavar="PHOTO",
+    p.add_argument("--source", nargs="+", default=[], metavar="PHOTO",
                    help="photo(s) of the face to put in (the largest face of each is used). With several photos "
                         "each target face takes the one whose head pose (the direction the face points: yaw and "
-                        "pitch) is closest to its own; a video face keeps its photo unless another is clearly closer")
+                        "pitch) is closest to its own; a video face keeps its photo unless another is clearly closer "
+                        "(or give --map instead)")
     p.add_argument("--target", required=True, metavar="MEDIA",
                    help="the image, folder of images or video whose faces are replaced")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",

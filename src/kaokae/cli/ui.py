@@ -1,7 +1,5 @@
 """`kaokae ui`: the local web app (kaokae.ui)."""
 
-from pathlib import Path
-
 from kaokae.cli import add_options
 from kaokae.options import from_args
 from kaokae.ui.options import UiOptions
@@ -15,8 +13,6 @@ def register(subparsers) -> None:
                     "its own `kaokae` process, listed on the Jobs page, and survives a restart of the app. It "
                     "listens on 127.0.0.1 only unless --allow-remote: anyone who can reach it can read and write "
                     "the workspace.")
-    p.add_argument("--workspace", type=Path, default=Path("kaokae-workspace"), metavar="DIR",
-                   help="the folder the app works in, created if missing (default kaokae-workspace)")
     add_options(p, "ui", UiOptions, config=False)
     p.set_defaults(run=run_ui)
 
@@ -24,5 +20,6 @@ def register(subparsers) -> None:
 def run_ui(args) -> int:
     from kaokae.ui.server import serve
 
-    serve(args.workspace, from_args(UiOptions, args))
+    options = from_args(UiOptions, args)
+    serve(options.workspace, options)
     return 0

@@ -61,14 +61,16 @@ class SwapModel:
         self.has_mask = bool(getattr(self.model, "has_mask", False))
         self.bf16 = use_bf16(self.device, precision)
         self.memory_format = memory_format(self.bf16)
-        self.model.to(memory_format=self.memory_format)
+        # bf16 weights cast once here, not by autocast on every call: at a live stream's batch of one face the
+        # per-call cast cost more than the model itself (see docs/benchmarks.md, live)
+        self.dtype = torch.bfloat16 if self.bf16 else torch.float32
+        self.model.to(dtype=self.dtype, memory_format=self.memory_format)
 
     @torch.inference_mode()
     def __call__(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         x = torch.from_numpy(np.ascontiguousarray(faces)).to(self.device, non_blocking=True)
-        x = (x.permute(0, 3, 1, 2).float() / 255).contiguous(memory_format=self.memory_format)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            rgb, mask = self.model.swap(x, to=self.target)
+        x = (x.permute(0, 3, 1, 2).float() / 255).to(self.dtype).contiguous(memory_format=self.memory_format)
+        rgb, mask = self.model.swap(x, to=self.target)
         rgb = (rgb.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         if mask is None:
             return rgb, None
@@ -222,3 +224,11 @@ def model_card(model: str | Path) -> dict:
     file = OnnxSwapModel(model, device="cpu")
     made_elsewhere = {"architecture": f"{file.contract.kind} file", "size": file.size, "centering": file.centering}
     return {**made_elsewhere, **file.card}
+
+
+def label_model_id(model) -> str:
+    """The model id a synthetic-media label names: a file kaokae exported names the weights it came from, so its
+    outputs carry the same id as the folder's."""
+    from kaokae.provenance import file_sha256
+
+    return getattr(getattr(model, "contract", None), "model_id", None) or file_sha256(model.weights)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from kaokae.composite.options import CompositeOptions
 from kaokae.convert.masks import MASKS
+from kaokae.extract.options import map_option
+from kaokae.extract.person_map import MapEntry
 from kaokae.faces.options import DetectOptions, PersonOptions
 from kaokae.media.options import EncodeOptions, OutputOptions
-from kaokae.options import option
+from kaokae.options import OptionError, option
 from kaokae.provenance.options import LabelOptions
 from kaokae.train.options import DIRECTIONS, DirectionOptions  # noqa: F401  (DIRECTIONS: kept importable here)
 from kaokae.train.precision import PRECISIONS
@@ -32,6 +34,7 @@ class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, 
     prediction_ema: float = option(0.0, "steady a flickering model: blend each face's prediction with the previous "
                                         "frames' along its track, W being the previous frames' share (0: off)",
                                    minimum=0, below=1, metavar="W", group="blending")
+    map: list[MapEntry] = map_option()
     alignments: Path | None = option(None, "reuse the faces stored by `kaokae extract` for this input instead of "
                                            "detecting them; the faceset's sources must include INPUT",
                                      metavar="FACESET", default_help="a faceset named after the input beside it",
@@ -49,3 +52,7 @@ class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, 
                                    "as fast elsewhere), or onnxruntime (the folder's latest checkpoint exported once "
                                    "into MODEL/onnx/, again when it changes); model files always run in onnxruntime",
                           choices=RUNTIMES, group="output")
+
+    def validate(self) -> None:
+        if self.only and self.map:
+            raise OptionError("map", "does not go with --only: the map already says whose faces change")

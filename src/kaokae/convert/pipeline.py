@@ -9,8 +9,9 @@ without a face passes through untouched.
 """
 
 import contextlib
+import dataclasses
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,16 +22,18 @@ from kaokae.composite import TableSmoother
 from kaokae.convert.geometry import model_input
 from kaokae.convert.locate import DetectedFaces, FoundFace, alignments_beside, stored_faces
 from kaokae.convert.masks import MASKS
-from kaokae.convert.model import SwapModel, open_model
+from kaokae.convert.model import SwapModel, label_model_id, open_model
 from kaokae.convert.options import ConvertOptions
 from kaokae.convert.output import Preview, preview_path
 from kaokae.convert.paste import PasteOptions, model_matrix, paste_face
 from kaokae.errors import KaokaeError
-from kaokae.faces.identity import PersonFilter
+from kaokae.extract.person_map import check_map, check_not_overwritten, person_matcher
+from kaokae.faces import align_matrix
+from kaokae.faces.identity import PersonFilter, PersonMatcher
 from kaokae.media import Frame, MediaInfo, open_media, probe
 from kaokae.media.output import check_output
 from kaokae.options import OptionError, check
-from kaokae.provenance import Labeller, file_sha256
+from kaokae.provenance import Labeller
 from kaokae.provenance.output import open_labelled_output
 from kaokae.threads import background
 from kaokae.train.card import model_names
@@ -45,14 +48,19 @@ class ConvertResult:
     seconds: float
     preview: Path | None = None
     frames_without_alignments: int = 0  # with stored alignments: frames that had none (left unchanged)
-    faces_left: int | None = None  # with --only: faces of other people, left untouched
+    faces_left: int | None = None  # with --only or --map: faces of other people (matching nobody), left untouched
+    faces_per_person: list[tuple[str, int]] | None = None  # with --map: (person's label, faces swapped) per entry
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
-        left = "" if self.faces_left is None else f" ({self.faces_left} of other people left as they were)"
+        if self.faces_per_person is not None:
+            per = ", ".join(f"{label}: {n}" for label, n in self.faces_per_person)
+            left = f" ({per}; {self.faces_left} matched nobody and were left as they were)"
+        else:
+            left = "" if self.faces_left is None else f" ({self.faces_left} of other people left as they were)"
         return (f"converted {self.frames} frames: {self.faces} faces swapped on {self.frames_swapped} frames{left} "
                 f"-> {self.output} ({self.seconds:.1f} s, {self.fps:.1f} frames/s)")
 
@@ -60,8 +68,9 @@ class ConvertResult:
 @dataclass
 class Located:
     frame: Frame
-    faces: list[FoundFace]
+    faces: list[FoundFace]  # each in its own model's centering
     inputs: list[np.ndarray]  # the model's input for each face: (s, s, 3) uint8
+    people: list[int]  # which person (and so which of the converter's models) each face is
 
 
 @dataclass
@@ -83,19 +92,26 @@ def check_options(o: ConvertOptions, model: SwapModel | None = None) -> None:
 class Converter:
     """Swaps faces frame by frame: `run(frames, locate)` yields a `Swapped` per frame, in order.
 
-    locate(frame) -> list[FoundFace] says where the faces are (detected or stored alignments). The steps after
-    decoding run in their own threads (see the module docstring).
+    locate(frame) -> list[FoundFace] says where the faces are (detected or stored alignments), in the first model's
+    centering. With `only`, a PersonMatcher, a face matching nobody is left untouched and person i's faces go
+    through models[i] (one model for `--only`; for `--map` one per person, the same object where people share a
+    model). The steps after decoding run in their own threads (see the module docstring).
     """
 
-    def __init__(self, model: SwapModel, options: ConvertOptions, only: PersonFilter | None = None):
-        check_options(options, model)
-        self.model = model
+    def __init__(self, model: SwapModel | Sequence[SwapModel], options: ConvertOptions,
+                 only: PersonMatcher | None = None):
+        self.models = list(model) if isinstance(model, Sequence) else [model]
+        for m in self.models:
+            check_options(options, m)
+        self.model = self.models[0]
         self.options = options
         self.only = only
-        self.faces_left = 0  # faces left untouched by --only
-        mask = options.mask or ("both" if model.has_mask else "hull")
-        self.paste_options = PasteOptions(erode=options.erode, feather=options.feather, colour=options.colour,
-                                          blend=options.blend, mask=mask, keep_mouth=options.keep_mouth)
+        self.faces_left = 0  # faces matching no reference, left untouched
+        self.faces_per_person = [0] * len(self.models)
+        self.paste_options = [PasteOptions(erode=options.erode, feather=options.feather, colour=options.colour,
+                                           blend=options.blend, mask=options.mask or ("both" if m.has_mask else "hull"),
+                                           keep_mouth=options.keep_mouth)
+                              for m in self.models]
         self.colour_smoother = TableSmoother()
         self.ema: dict[object, tuple[np.ndarray, np.ndarray | None]] = {}
 
@@ -104,18 +120,37 @@ class Converter:
         predicted = background(self._predict(located), depth=2, name="kaokae-model")
         yield from background(self._paste(predicted, preview_frames), depth=4, name="kaokae-paste")
 
+    def swap_frame(self, frame: Frame, locate) -> Swapped:
+        """One frame through every step in the caller's thread, the model run on this frame's faces alone: for live
+        video, where batching frames together would add their wait to the latency."""
+        return next(self._paste(self._run_model([self._located(frame, locate)]), frozenset()))
+
     # ---- the steps
 
     def _locate(self, frames: Iterable[Frame], locate) -> Iterator[Located]:
-        size = self.model.size
         for frame in background(frames, depth=4, name="kaokae-decode"):
-            faces = locate(frame)
-            if faces and self.only is not None:
-                kept = [f for f in faces
-                        if self.only.check(frame.image, f.face, f.track, frame.index, f.identity).same]
-                self.faces_left += len(faces) - len(kept)
-                faces = kept
-            yield Located(frame, faces, [model_input(frame.image, f.matrix, f.size, size) for f in faces])
+            yield self._located(frame, locate)
+
+    def _located(self, frame: Frame, locate) -> Located:
+        faces, people = locate(frame), []
+        if faces and self.only is not None:
+            matches = [self.only.match(frame.image, f.face, f.track, frame.index, f.identity).person for f in faces]
+            kept = [(f, p) for f, p in zip(faces, matches, strict=True) if p is not None]
+            self.faces_left += len(faces) - len(kept)
+            faces, people = [f for f, _ in kept], [p for _, p in kept]
+        else:
+            people = [0] * len(faces)
+        faces = [self._in_centering_of(f, self.models[p]) for f, p in zip(faces, people, strict=True)]
+        return Located(frame, faces, [model_input(frame.image, f.matrix, f.size, self.models[p].size)
+                                      for f, p in zip(faces, people, strict=True)], people)
+
+    def _in_centering_of(self, found: FoundFace, model: SwapModel) -> FoundFace:
+        """The face aligned for `model`: the located matrix when the model shares the first model's centering
+        (sizes are rescaled exactly later), else aligned afresh from the landmarks."""
+        if model.centering == self.model.centering:
+            return found
+        return dataclasses.replace(found, matrix=align_matrix(found.face.landmarks, model.face_size,
+                                                              model.centering), size=model.face_size)
 
     def _predict(self, located: Iterable[Located]) -> Iterator[tuple[Located, list]]:
         """Batches of faces from consecutive frames through the model; yields each frame with its predictions."""
@@ -130,19 +165,19 @@ class Converter:
         yield from self._run_model(pending)
 
     def _run_model(self, pending: list[Located]) -> Iterator[tuple[Located, list]]:
-        inputs = [x for item in pending for x in item.inputs]
-        if inputs:
-            rgb, mask = [], []
-            for start in range(0, len(inputs), self.options.batch_size):
-                r, m = self.model(np.stack(inputs[start:start + self.options.batch_size]))
-                rgb.extend(r)
-                mask.extend(m if m is not None else [None] * len(r))
-        k = 0
-        for item in pending:
-            n = len(item.faces)
-            predictions = [self._smooth(f.track, rgb[k + i], mask[k + i]) for i, f in enumerate(item.faces)]
+        """Each model runs once on all of its faces of `pending`, in batches of batch_size."""
+        faces = [(k, i) for k, item in enumerate(pending) for i in range(len(item.faces))]
+        predicted: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] = {}
+        for model in {id(m): m for m in self.models}.values():
+            mine = [(k, i) for k, i in faces if self.models[pending[k].people[i]] is model]
+            for start in range(0, len(mine), self.options.batch_size):
+                chunk = mine[start:start + self.options.batch_size]
+                rgb, mask = model(np.stack([pending[k].inputs[i] for k, i in chunk]))
+                for j, key in enumerate(chunk):
+                    predicted[key] = (rgb[j], None if mask is None else mask[j])
+        for k, item in enumerate(pending):
+            predictions = [self._smooth(f.track, *predicted[k, i]) for i, f in enumerate(item.faces)]
             self._forget_ended(item.faces)
-            k += n
             yield item, predictions
 
     def _smooth(self, track, rgb: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -166,7 +201,6 @@ class Converter:
             del self.ema[track]
 
     def _paste(self, predicted: Iterable[tuple[Located, list]], preview_frames: set[int]) -> Iterator[Swapped]:
-        model_size = self.model.size
         for item, predictions in predicted:
             frame = item.frame
             alpha = np.zeros(frame.image.shape[:2], np.float32) if frame.index in preview_frames else None
@@ -174,38 +208,47 @@ class Converter:
                 yield Swapped(frame, frame.image, 0, alpha)
                 continue
             out = frame.image.copy()
-            for found, (rgb, mask) in zip(item.faces, predictions, strict=True):
-                matrix = model_matrix(found.matrix, found.size, model_size)
+            for found, person, (rgb, mask) in zip(item.faces, item.people, predictions, strict=True):
+                matrix = model_matrix(found.matrix, found.size, self.models[person].size)
                 smoother = self.colour_smoother if found.track is not None else None
-                paste_face(out, found.face.landmarks, matrix, rgb, mask, self.paste_options, smoother, found.track,
-                           alpha)
+                paste_face(out, found.face.landmarks, matrix, rgb, mask, self.paste_options[person], smoother,
+                           found.track, alpha)
+                self.faces_per_person[person] += 1
             self.colour_smoother.keep_only(f.track for f in item.faces if f.track is not None)
             yield Swapped(frame, out, len(item.faces), alpha)
 
 
-def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
+def convert(input_path: str | Path, model_dir: str | Path | None, output: str | Path,
             options: ConvertOptions | None = None) -> ConvertResult:
     """Convert `input_path` (video, image or folder of images) with the model in `model_dir` (a model folder, or an
-    exported .onnx/.dfm file) into `output`."""
+    exported .onnx/.dfm file) into `output`; with `options.map` (and `model_dir` None) each mapped person's faces
+    with their own model, in one pass."""
     options = options or ConvertOptions()
     check_options(options)
+    if (model_dir is None) == (not options.map):
+        raise KaokaeError("give either a model (-m MODEL_DIR) or --map REF=MODEL_DIR, one of the two")
+    if options.map:
+        check_map(options.map, "model")
     start = time.perf_counter()
     info = probe(input_path)
     output = Path(output)
-    check_output(info, output, options.overwrite)
-    model = open_model(model_dir, options.direction, options.device, options.precision, options.runtime)
-    converter = Converter(model, options)
+    check_output(info, output, options.overwrite,
+                 [model_dir, *options.only, options.alignments, options.c2pa_cert, options.c2pa_key])
+    check_not_overwritten(output, options.map)
+    models = _load_models([model_dir] if model_dir is not None else [e.targets[0] for e in options.map], options)
+    model = models[0]
+    converter = Converter(models, options)
     card = getattr(model, "card", {})
-    # a file kaokae exported names the weights it came from, so its outputs carry the same model id as the folder's
-    model_id = getattr(getattr(model, "contract", None), "model_id", None) or file_sha256(model.weights)
-    labeller = Labeller("kaokae convert", model_id=model_id, watermark=options.watermark,
+    # with several models (--map) the label names the first (a label holds one model id)
+    labeller = Labeller("kaokae convert", model_id=label_model_id(model), watermark=options.watermark,
                         c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key,
                         model_names=model_names(card, card.get("direction", options.direction)))
     locate = _locator(info, model, options)
     try:
-        if options.only:
+        if options.only or options.map:
             with options.detect.finder() as finder:
-                converter.only = PersonFilter(options.only, finder, options.threshold)
+                converter.only = (PersonFilter(options.only, finder, options.threshold) if options.only else
+                                  person_matcher(options.map, finder, options.threshold))
         preview_at = _preview_frames(info, options.preview)
         preview = Preview(len(preview_at)) if preview_at else None
         frames_swapped = faces = written = 0
@@ -231,10 +274,28 @@ def convert(input_path: str | Path, model_dir: str | Path, output: str | Path,
         preview_file = preview.write(preview_path(output), labeller)
     missing = getattr(locate, "frames_without_faces", 0)
     if faces == 0:
-        none_matched = " (none matched --only)" if converter.faces_left else ""
+        option = "--map" if options.map else "--only"
+        none_matched = f" (none matched {option})" if converter.faces_left else ""
         progress.warn(f"no face was swapped in {Path(info.path).name}{none_matched}: {output} shows it as it was")
+    per_person = ([(e.label, n) for e, n in zip(options.map, converter.faces_per_person, strict=True)]
+                  if options.map else None)
     return ConvertResult(output, written, frames_swapped, faces, time.perf_counter() - start, preview_file, missing,
-                         converter.faces_left if options.only else None)
+                         converter.faces_left if options.only or options.map else None, per_person)
+
+
+def _load_models(paths: list[str | Path], options: ConvertOptions) -> list[SwapModel]:
+    """One SwapModel per path, each folder loaded once however many people share it."""
+    loaded: dict[Path, SwapModel] = {}
+    models = []
+    for path in paths:
+        key = Path(path).resolve()
+        if key not in loaded:
+            try:
+                loaded[key] = open_model(path, options.direction, options.device, options.precision, options.runtime)
+            except KaokaeError as e:
+                raise KaokaeError(f"--map {path}: {e}" if options.map else str(e)) from None
+        models.append(loaded[key])
+    return models
 
 
 def _locator(info: MediaInfo, model: SwapModel, options: ConvertOptions):

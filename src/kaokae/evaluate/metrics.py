@@ -5,6 +5,7 @@ Everything here is deterministic and model-free; the models that produce the inp
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
@@ -119,7 +120,12 @@ def flicker_ratio(swapped_motion: Sequence[float], source_motion: Sequence[float
 
     Pairs where either is unknown (nan: no face) are left out of both sums.
     """
-    sw, src = np.asarray(swapped_motion, np.float64), np.asarray(source_motion, np.float64)
+    return ratio_of_sums(swapped_motion, source_motion)
+
+
+def ratio_of_sums(swapped: Sequence[float], source: Sequence[float]) -> float:
+    """sum(swapped) / sum(source) over the frames where both are known (not nan)."""
+    sw, src = np.asarray(swapped, np.float64), np.asarray(source, np.float64)
     keep = np.isfinite(sw) & np.isfinite(src)
     if not keep.any():
         return float("nan")
@@ -127,6 +133,25 @@ def flicker_ratio(swapped_motion: Sequence[float], source_motion: Sequence[float
     if total_src == 0:
         return 1.0 if total_sw == 0 else float("inf")
     return float(total_sw / total_src)
+
+
+# --- sharpness ----------------------------------------------------------------------------------------------------
+
+def detail_energy(rgb: np.ndarray, box: np.ndarray) -> float:
+    """Fine detail inside the face box: mean square of the grey image minus its Gaussian blur (sigma 1 px), the
+    energy a blurred face loses first."""
+    x0, y0, x1, y1 = clip_box(box, rgb.shape[1], rgb.shape[0])
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return float("nan")
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    high = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+    return float(np.mean(high.astype(np.float64) ** 2))
+
+
+def sharpness_ratio(swapped_detail: Sequence[float], source_detail: Sequence[float]) -> float:
+    """Detail energy of the swapped faces over the source's at the same place (1.0: as sharp as the source; a blur
+    that an identity model forgives scores well below 1)."""
+    return ratio_of_sums(swapped_detail, source_detail)
 
 
 def flicker(swapped: Sequence[np.ndarray], source: Sequence[np.ndarray], boxes: Sequence[np.ndarray | None]) -> float:

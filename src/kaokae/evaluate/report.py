@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kaokae import atomic
+from kaokae import atomic, paths
 from kaokae.errors import KaokaeError
 from kaokae.evaluate.score import SwapScorer
 
@@ -26,6 +26,8 @@ MODELS = {
     "expression": "dlib 68 landmarks: eyes and mouth after a similarity fit, mean error / outer eye-corner span",
     "reconstruction": "SSIM (Gaussian 11x11, sigma 1.5) and PSNR of the model's A->A and B->B faces",
     "flicker": "mean |frame t - frame t-1| inside the source's face box, swapped over source",
+    "sharpness": "mean square of grey minus its Gaussian blur (sigma 1 px) inside the source's face box, swapped "
+                 "over source (1: as sharp as the source)",
 }
 
 
@@ -57,8 +59,9 @@ class Report:
         report_figure(self, path, columns)
 
 
-def check_outputs(json_path: str | Path | None, png_path: str | Path | None) -> None:
-    """Refuse bad output paths before minutes of work rather than after."""
+def check_outputs(json_path: str | Path | None, png_path: str | Path | None, inputs=()) -> None:
+    """Refuse bad output paths before minutes of work rather than after: also one that is (or holds) an input."""
+    paths.check_outputs(inputs, [json_path, png_path])
     for path, suffix, option in ((json_path, ".json", "--json"), (png_path, ".png", "--png")):
         if path is None:
             continue
@@ -82,6 +85,7 @@ COLUMNS = [
     ("roll err ° ↓", lambda s: s["pose_error_deg"]["roll"], "{:.2f}"),
     ("expression NME ↓", lambda s: s["expression_error"], "{:.4f}"),
     ("flicker (1 = source)", lambda s: s["flicker"], "{:.2f}"),
+    ("sharpness (1 = source) ↑", lambda s: s.get("sharpness"), "{:.2f}"),
     ("SSIM A→A ↑", lambda s: s.get("reconstruction", {}).get("a_ssim"), "{:.3f}"),
     ("PSNR A→A dB ↑", lambda s: s.get("reconstruction", {}).get("a_psnr"), "{:.1f}"),
     ("SSIM B→B ↑", lambda s: s.get("reconstruction", {}).get("b_ssim"), "{:.3f}"),

@@ -70,6 +70,8 @@ class FrameScore:
     expression_error: float | None = None
     swapped_motion: float = float("nan")  # mean |frame t - frame t-1| in the face box
     source_motion: float = float("nan")
+    swapped_detail: float = float("nan")  # high-frequency energy in the source's face box
+    source_detail: float = float("nan")
 
 
 @dataclass
@@ -110,6 +112,8 @@ class SwapScorer:
         score.swapped_embedding = swapped.embedding
         score.pose_error = metrics.angle_difference(swapped_pose, source.pose)
         score.expression_error = metrics.expression_error(swapped.landmarks, source.face.landmarks)
+        score.swapped_detail = metrics.detail_energy(swapped_rgb, box)
+        score.source_detail = metrics.detail_energy(source_rgb, box)
         if self._previous is not None:
             previous_source, previous_swapped = self._previous
             score.source_motion = metrics.face_motion(previous_source, source_rgb, box)
@@ -159,6 +163,8 @@ class SwapScorer:
         flicker = metrics.flicker_ratio([f.swapped_motion for f in self.frames],
                                         [f.source_motion for f in self.frames])
         result["flicker"] = None if not np.isfinite(flicker) else flicker
+        sharpness = metrics.sharpness_ratio([f.swapped_detail for f in faced], [f.source_detail for f in faced])
+        result["sharpness"] = None if not np.isfinite(sharpness) else sharpness
         return result
 
     def per_frame(self) -> list[dict]:
@@ -170,7 +176,7 @@ class SwapScorer:
                 row["swapped_detected"] = f.swapped_detected
                 row["pose_error_deg"] = [round(float(v), 3) for v in f.pose_error]
                 row["expression_error"] = round(f.expression_error, 5)
-            for key in ("swapped_motion", "source_motion"):
+            for key in ("swapped_motion", "source_motion", "swapped_detail", "source_detail"):
                 value = getattr(f, key)
                 if np.isfinite(value):
                     row[key] = round(value, 4)

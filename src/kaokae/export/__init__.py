@@ -13,6 +13,7 @@ from pathlib import Path
 from kaokae import atomic, progress
 from kaokae.errors import KaokaeError
 from kaokae.export.onnx_file import FORMATS, Contract, export_graph, read_contract
+from kaokae.paths import check_outputs
 
 # --half: largest difference from PyTorch's fp32 allowed on a check batch, in [0, 1] pixel units (fp16 weights keep
 # 11 significant bits; tests/test_export.py measures it on real faces).
@@ -41,6 +42,7 @@ def export_model(model_dir: str | Path, output: str | Path, direction: str = "a2
         raise KaokaeError(f"-o {output}: the file name must end in .onnx (kaokae's contract) or .dfm (DeepFaceLab's)")
     if direction not in ("a2b", "b2a"):
         raise KaokaeError(f"--direction must be a2b or b2a, not {direction!r}")
+    check_outputs([model_dir], [output])
     if output.exists() and not overwrite:
         raise KaokaeError(f"{output} exists (--overwrite replaces it)")
     if not model_dir.is_dir():

@@ -28,17 +28,20 @@ def label_tile(face: np.ndarray, label: str, rejected: bool = False) -> np.ndarr
 def contact_sheet(kept: list[np.ndarray], rejected: list[np.ndarray], title: str) -> np.ndarray:
     """RGB sheet: a title line, the kept tiles in rows of COLUMNS, then (if any) one more block of rejected
     tiles."""
-    blocks = [_grid(kept)]
-    if rejected:
-        blocks.append(_grid(rejected))
+    return sheet_of_blocks([kept, rejected] if rejected else [kept], title)
+
+
+def sheet_of_blocks(blocks: list[list[np.ndarray]], title: str) -> np.ndarray:
+    """RGB sheet: a title line, then each block of tiles in rows of COLUMNS, blocks 2 px apart."""
+    grids = [_grid(tiles) for tiles in blocks]
     width = COLUMNS * (TILE + 2) + 2
-    height = TITLE_HEIGHT + sum(b.shape[0] for b in blocks) + 2 * (len(blocks) - 1)
+    height = TITLE_HEIGHT + sum(g.shape[0] for g in grids) + 2 * (len(grids) - 1)
     sheet = np.full((height, width, 3), BACKGROUND, np.uint8)
     cv2.putText(sheet, title, (6, TITLE_HEIGHT - 8), FONT, 0.42, (235, 235, 235), 1, cv2.LINE_AA)
     y = TITLE_HEIGHT
-    for block in blocks:
-        sheet[y:y + block.shape[0], : block.shape[1]] = block
-        y += block.shape[0] + 2
+    for grid in grids:
+        sheet[y:y + grid.shape[0], : grid.shape[1]] = grid
+        y += grid.shape[0] + 2
     return sheet
 
 

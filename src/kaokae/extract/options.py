@@ -3,14 +3,28 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaokae.extract.person_map import map_from_table, map_to_table, parse_map_value
 from kaokae.faces.align import CENTERINGS
 from kaokae.faces.options import DetectOptions, PersonOptions
+from kaokae.media.options import OutputOptions
 from kaokae.options import option
+
+
+def map_option():
+    """--map REFS=TARGET, repeated per person; a [map] table in a config file. One definition for convert (TARGET: a
+    model) and swap (TARGET: photos)."""
+    return option([], "several people, each their own face, in one pass: each face goes to the person of the "
+                      "nearest reference (dlib identity, as --only) and gets that person's TARGET: a model (a folder, "
+                      ".onnx or .dfm) in convert, replacing -m; one photo or several separated by commas in swap, "
+                      "replacing --source. Faces matching no reference stay untouched. REFS: a photo, a faceset, or "
+                      "several separated by commas (`kaokae people` writes such photos), e.g. --map "
+                      "a1.jpg,a2.jpg=models/a --map b.png=models/b", metavar="REFS=TARGET", group="faces",
+                  parse=parse_map_value, table=(map_from_table, map_to_table))
 
 
 @dataclass
 class ExtractOptions(DetectOptions, PersonOptions):
-    size: int = option(256, "side of the aligned square faces in pixels", minimum=16, fixed=True)
+    size: int = option(256, "side of the aligned square faces in pixels", minimum=16, maximum=4096, fixed=True)
     centering: str = option("face", "face: the face fills the square (what swap models train on); head: zoomed out "
                                     "so hair, ears and chin fit; whole_face: DeepFaceLab's whole-face crop, for "
                                     "models that will be exported to .dfm and run in DeepFaceLive or FaceFusion",
@@ -53,3 +67,19 @@ class FilterOptions:
                                                  "seconds apart 10-30: D=5 keeps about half of a 30 fps "
                                                  "talking-head clip, D=8 a quarter", minimum=0, maximum=255,
                                            metavar="D", default_help="off")
+
+
+@dataclass
+class RepairOptions:
+    """`faceset repair` takes only the faceset folder: an options type all the same, so that every command's
+    options come from one place (and a later option has its home)."""
+
+
+@dataclass
+class PeopleOptions(OutputOptions, DetectOptions):
+    threshold: float = option(0.5, "tracks whose identities are closer than D (dlib distance, average over the "
+                                   "tracks) are one person; lower splits more (0.5 is dlib's face-clustering value)",
+                              above=0, below=2, metavar="D")
+    min_faces: int | None = option(None, "leave out people seen in fewer than N faces (passers-by, false "
+                                         "detections)", minimum=1, metavar="N",
+                                   default_help="5 for a video, 1 for images")

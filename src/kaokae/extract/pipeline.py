@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from kaokae import progress
-from kaokae.errors import KaokaeError, NothingFoundError
+from kaokae.errors import NothingFoundError
 from kaokae.extract.contact_sheet import SHEET_FACES, TILE, contact_sheet, label_tile
 from kaokae.extract.options import ExtractOptions
 from kaokae.extract.sample import EvenSample
@@ -25,9 +25,10 @@ from kaokae.faces import Face, FaceFinder, align_matrix, sharpness, warp_face
 from kaokae.faces.identity import IdentityEncoder, PersonFilter
 from kaokae.faces.pose import head_pose
 from kaokae.faces.track import face_stream
-from kaokae.faceset import FaceSet, FaceSetWriter
+from kaokae.faceset import FaceEntry, FaceSet, FaceSetWriter
 from kaokae.media import open_media, probe, write_image
 from kaokae.options import check
+from kaokae.paths import check_outputs
 from kaokae.threads import background
 
 REJECT_OTHER_PERSON = "other-person"
@@ -61,9 +62,7 @@ def extract(inputs: list[str | Path], output: str | Path,
     check(options)
     infos = [probe(path) for path in inputs]  # every input is checked before any work starts
     output = Path(output)
-    for info in infos:
-        if output.resolve() == Path(info.path).resolve():
-            raise KaokaeError(f"the faceset folder {output} is also an input")
+    check_outputs([*inputs, *options.only], [output])
     total = sum(math.ceil(info.frame_count / options.every) for info in infos)
     start = time.perf_counter()
 
@@ -168,10 +167,9 @@ class _Run:
     def _save(self, writer: FaceSetWriter, found: _Found) -> None:
         aligned, matrix, blur, (yaw, pitch, roll) = found.measured.result()
         face = found.face
-        writer.add(aligned, source_index=found.source_index, frame_index=found.frame_index,
-                   frame_time=found.frame_time, track_id=found.track_id, score=face.score, blur=blur, yaw=yaw,
-                   pitch=pitch, roll=roll, landmarks=face.landmarks, matrix=matrix, box=face.box,
-                   identity=found.identity, reason=found.reason)
+        entry = FaceEntry("", found.source_index, found.frame_index, found.frame_time, found.track_id,
+                          float(face.score), float(blur), float(yaw), float(pitch), float(roll), reason=found.reason)
+        writer.add(aligned, entry, landmarks=face.landmarks, matrix=matrix, box=face.box, identity=found.identity)
         sample = self.rejected_sample if found.reason else self.sample
         label = f"s{found.source_index} f{found.frame_index}"
         if found.track_id is not None:

@@ -4,6 +4,7 @@ Sorting renames the faces into the new order; filtering moves faces into rejecte
 `FaceSet.rearrange`, which keeps files and alignments consistent and is safe to interrupt. Nothing is deleted.
 """
 
+import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from kaokae import progress
 from kaokae.atomic import atomic_path
 from kaokae.errors import KaokaeError
 from kaokae.faceset import FaceSet
+from kaokae.paths import check_outputs
 
 SORT_KEYS = ("blur", "identity", "yaw")
 REJECT_BLURRY = "blurry"
@@ -72,6 +74,14 @@ def faceset_info(path: str | Path, plot: str | Path | None = None) -> FaceSetSum
     """Counts and spreads of a faceset; writes the yaw/pitch coverage plot (default coverage.png in it)."""
     fs = FaceSet.open(path)
     plot = Path(plot) if plot else fs.path / "coverage.png"
+    if plot.is_dir():
+        raise KaokaeError(f"--plot {plot} is a folder: give the PNG file to write")
+    if plot.suffix.lower() != ".png":
+        raise KaokaeError(f"--plot {plot}: the coverage plot is a PNG, give a name ending in .png")
+    check_outputs([fs.path / "alignments.json", fs.path / "alignments.npz"], [plot])
+    for folder in ("faces", "rejected"):
+        if os.path.realpath(plot).startswith(os.path.realpath(fs.path / folder) + os.sep):
+            raise KaokaeError(f"--plot {plot} is inside the faceset's {folder}/ folder, which holds only faces")
     coverage_plot(fs, plot)
     poses = fs.poses
     tracks = {(e.source_index, e.track_id) for e in fs.entries if e.track_id is not None}
@@ -124,7 +134,7 @@ def sort_faceset(path: str | Path, by: str, refs: list[str | Path] = ()) -> Face
         raise KaokaeError(f"cannot sort by {by!r}: choose from {', '.join(SORT_KEYS)}")
     if refs and by != "identity":
         raise KaokaeError("--ref only applies to --by identity")
-    fs = FaceSet.open(path)
+    fs = FaceSet.open(path, repair=True)
     if by == "blur":
         order = np.argsort(-fs.blur, kind="stable")
     elif by == "yaw":
@@ -148,7 +158,7 @@ def filter_faceset(path: str | Path, blur_below: float | None = None, not_like: 
         raise KaokaeError("nothing to filter by: give --blur-below, --not-like or --near-duplicates")
     if near_duplicates is not None and near_duplicates < 0:
         raise KaokaeError(f"--near-duplicates must be 0 or more, not {near_duplicates}")
-    fs = FaceSet.open(path)
+    fs = FaceSet.open(path, repair=True)
     reject: dict[int, str] = {}
     if not_like:
         fs, distances = _identity_distances(fs, not_like, "--not-like")

@@ -4,8 +4,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kaokae.errors import KaokaeError
 from kaokae.faces.detect import Detection, Detector, MultiPassDetector
 from kaokae.faces.landmarks import FaceMesh, Landmarker, Roi, landmark_box
+
+
+def check_detection(max_faces: int, min_size: float, min_score: float) -> None:
+    """The detection options' ranges (extract and convert check them before any work; FaceFinder again)."""
+    if not max_faces >= 1:
+        raise KaokaeError(f"the maximum number of faces per frame must be 1 or more, not {max_faces}")
+    if not 0 <= min_size <= 100_000:
+        raise KaokaeError(f"the minimum face size must be 0 or more pixels, not {min_size}")
+    if not 0 <= min_score <= 1:
+        raise KaokaeError(f"the detector confidence threshold must be between 0 and 1, not {min_score}")
 
 
 @dataclass
@@ -32,6 +43,7 @@ class FaceFinder:
 
     def __init__(self, max_faces: int = 10, min_size: float = 0.0, min_score: float = 0.5,
                  detector: str | Detector = "auto", landmarker: Landmarker | None = None):
+        check_detection(max_faces, min_size, min_score)
         self.max_faces = max_faces
         self.min_size = min_size
         self.min_score = min_score

@@ -7,8 +7,9 @@ own). dlib aligns the face from 5 points (two corners of each eye and the base o
 "dlib5" tells labelled pairs apart best, "mesh" is steadier when the head is tilted (docs/benchmarks.md, "Design
 experiments").
 
-`PersonFilter` is `--only REF.jpg [REF2.jpg ...]` for extract, convert and swap: the reference photos, the distance
-decision, and one check per face track every RECHECK_EVERY frames.
+`PersonMatcher` tells which of several reference people a face is (`--map` in convert and swap): the distance
+decision, and one check per face track every RECHECK_EVERY frames. `PersonFilter` is its one-person case, `--only
+REF.jpg [REF2.jpg ...]` for extract, convert and swap.
 """
 
 import importlib.util
@@ -128,40 +129,78 @@ class Check:
     embedding: np.ndarray | None  # this face's embedding; None when its track's last check was followed
 
 
-class PersonFilter:
-    """Keeps the faces of the person in the reference photos (identity distance at or below `threshold`).
+@dataclass(frozen=True)
+class Match:
+    """Which of several reference people one face is."""
 
-    `check(rgb, face, track, frame)` embeds a tracked face on its track's first frame and again once `frame` (any
+    person: int | None  # index of the nearest person when at or below the threshold, else None (nobody)
+    distance: float  # to that nearest person's nearest reference, at this face or at its track's last check
+    embedding: np.ndarray | None  # this face's embedding; None when its track's last check was followed
+
+
+class PersonMatcher:
+    """Tells which of several people (each a (R_i, 128) array of reference embeddings) a face is: the person with
+    the nearest reference, when that distance is at or below `threshold`; nobody otherwise.
+
+    `match(rgb, face, track, frame)` embeds a tracked face on its track's first frame and again once `frame` (any
     number that goes up by one per frame searched) is `recheck_every` past the track's last check; faces in between
     follow that check. A face without a track (`track=None`, stills) is checked every time; a face whose embedding
-    the caller already has (`embedding=`) is judged on it, for free.
+    the caller already has (`embedding=`) is judged on it, for free. `--only` is the one-person case (PersonFilter),
+    `--map` the general one.
     """
+
+    def __init__(self, people: Sequence[np.ndarray], threshold: float = DEFAULT_THRESHOLD,
+                 recheck_every: int = RECHECK_EVERY, encoder: IdentityEncoder | None = None):
+        if not people or any(len(p) == 0 for p in people):
+            raise KaokaeError("every person needs at least one reference embedding")
+        self.encoder = encoder or IdentityEncoder()
+        self.people = [np.asarray(p, np.float32).reshape(-1, 128) for p in people]
+        self.threshold = threshold
+        self.recheck_every = recheck_every
+        self.tracks: dict[Hashable, tuple[int, int, float]] = {}  # track -> (frame of its last check, person, distance)
+
+    def distances(self, embedding: np.ndarray) -> np.ndarray:
+        """(P,): the distance of one (128,) embedding to each person's nearest reference."""
+        return np.array([nearest_distance(embedding, references) for references in self.people], np.float32)
+
+    def match(self, rgb: np.ndarray, face: Face, track: Hashable | None = None, frame: int = 0,
+              embedding: np.ndarray | None = None) -> Match:
+        last = self.tracks.get(track) if track is not None else None
+        if embedding is None and last is not None and frame - last[0] < self.recheck_every:
+            return self._verdict(last[1], last[2], None)
+        if embedding is None:
+            embedding = self.encoder.embed(rgb, face)
+        distances = self.distances(embedding)
+        person = int(np.argmin(distances))
+        if track is not None:
+            self.tracks[track] = (frame, person, float(distances[person]))
+        return self._verdict(person, float(distances[person]), embedding)
+
+    def _verdict(self, person: int, distance: float, embedding: np.ndarray | None) -> Match:
+        return Match(person if distance <= self.threshold else None, distance, embedding)
+
+    def forget_tracks(self) -> None:
+        """For a new video: its tracker numbers its tracks from 0 again."""
+        self.tracks.clear()
+
+
+class PersonFilter(PersonMatcher):
+    """Keeps the faces of the person in the reference photos (identity distance at or below `threshold`): the
+    one-person PersonMatcher, with `check(...) -> Check` for `--only`."""
 
     def __init__(self, references: Sequence[str | Path], finder: FaceFinder, threshold: float = DEFAULT_THRESHOLD,
                  recheck_every: int = RECHECK_EVERY, encoder: IdentityEncoder | None = None, option: str = "--only"):
         if not references:
             raise KaokaeError(f"{option}: give at least one reference photo")
-        self.encoder = encoder or IdentityEncoder()
-        self.references = reference_embeddings(references, finder, self.encoder, option)
-        self.threshold = threshold
-        self.recheck_every = recheck_every
-        self.tracks: dict[Hashable, tuple[int, float]] = {}  # track -> (frame of its last check, distance)
+        encoder = encoder or IdentityEncoder()
+        super().__init__([reference_embeddings(references, finder, encoder, option)], threshold, recheck_every,
+                         encoder)
+        self.references = self.people[0]
 
     def distance(self, embeddings: np.ndarray) -> np.ndarray | float:
         return nearest_distance(embeddings, self.references)
 
     def check(self, rgb: np.ndarray, face: Face, track: Hashable | None = None, frame: int = 0,
               embedding: np.ndarray | None = None) -> Check:
-        last = self.tracks.get(track) if track is not None else None
-        if embedding is None and last is not None and frame - last[0] < self.recheck_every:
-            return Check(last[1] <= self.threshold, last[1], None)
-        if embedding is None:
-            embedding = self.encoder.embed(rgb, face)
-        distance = self.distance(embedding)
-        if track is not None:
-            self.tracks[track] = (frame, distance)
-        return Check(distance <= self.threshold, distance, embedding)
-
-    def forget_tracks(self) -> None:
-        """For a new video: its tracker numbers its tracks from 0 again."""
-        self.tracks.clear()
+        match = self.match(rgb, face, track, frame, embedding)
+        return Check(match.person is not None, match.distance, match.embedding)

@@ -3,6 +3,7 @@
 import os
 import re
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from kaokae.atomic import atomic_path
 from kaokae.errors import KaokaeError
+from kaokae.paths import MAX_PIXELS
 
 # extension -> Pillow format name
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
@@ -19,6 +21,7 @@ IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"
 IMAGE_EXTENSIONS = tuple(IMAGE_FORMATS)
 
 XMP_TIFF_TAG = 700  # TIFF/EXIF tag that holds an XMP packet
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard agrees with ours (it also covers frames we do not open)
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
@@ -41,6 +44,25 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
+def _open(path: Path) -> Image.Image:
+    """Pillow's lazy open (header only), refused before any decoding above `kaokae.paths.MAX_PIXELS`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own warnings (bomb, EXIF) would print before our error line
+            image = Image.open(path)
+    except Image.DecompressionBombError:  # Pillow refuses twice its limit itself
+        raise KaokaeError(f"{path} is over {2 * MAX_PIXELS / 1e6:.0f} megapixels: kaokae reads images of up to "
+                          f"{MAX_PIXELS / 1e6:.0f} megapixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise KaokaeError(f"cannot read image {path}: {e}") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise KaokaeError(f"{path} is {width}x{height} ({width * height / 1e6:.0f} megapixels): kaokae reads images "
+                          f"of up to {MAX_PIXELS / 1e6:.0f} megapixels")
+    return image
+
+
 def open_image(path: str | os.PathLike) -> Image.Image:
     """Open an image with Pillow, upright (EXIF orientation applied), or raise a one-line KaokaeError."""
     path = Path(path)
@@ -50,25 +72,27 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         raise KaokaeError(f"{path} is a folder, expected an image file")
     if path.stat().st_size == 0:
         raise KaokaeError(f"{path} is empty (0 bytes)")
+    image = _open(path)
     try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise KaokaeError(f"cannot read image {path}: {e}") from None
-    return ImageOps.exif_transpose(image)
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) as read_image will return it, reading only the header."""
     path = Path(path)
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
+    with _open(path) as image:
+        width, height = image.size
+        try:
             # EXIF orientations 5-8 turn the picture a quarter, so the upright size is transposed
             if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
                 width, height = height, width
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise KaokaeError(f"cannot read image {path}: {e}") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise KaokaeError(f"cannot read image {path}: {e}") from None
     return width, height
 
 

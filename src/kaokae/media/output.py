@@ -3,12 +3,14 @@
 Convert and swap write "the same media, changed", so they share these rules and check them before any work starts.
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from kaokae.errors import KaokaeError
 from kaokae.media.image import IMAGE_EXTENSIONS
 from kaokae.media.reader import MediaInfo
-from kaokae.media.writer import VIDEO_EXTENSIONS, same_path
+from kaokae.media.writer import VIDEO_EXTENSIONS
+from kaokae.paths import check_outputs
 
 
 def output_kind(info: MediaInfo, output: Path) -> str:
@@ -33,11 +35,11 @@ def output_kind(info: MediaInfo, output: Path) -> str:
     return kind
 
 
-def check_output(info: MediaInfo, output: Path, overwrite: bool = False) -> str:
-    """The output's kind; KaokaeError when it cannot be written (checked before any work starts)."""
+def check_output(info: MediaInfo, output: Path, overwrite: bool = False, inputs: Iterable = ()) -> str:
+    """The output's kind; KaokaeError when it cannot be written (checked before any work starts): also when it is
+    or holds the media or any of the other `inputs` of the command (references, models, certificates)."""
     kind = output_kind(info, output)
-    if output.exists() and same_path(output, info.path):
-        raise KaokaeError(f"output {output} is the input")
+    check_outputs([info.path, *inputs], [output])
     if kind == "folder" and output.exists() and not output.is_dir():
         raise KaokaeError(f"output {output} exists and is not a folder")
     if output.exists() and not overwrite and (kind != "folder" or any(output.iterdir())):

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from kaokae.errors import KaokaeError
+from kaokae.errors import KaokaeError, StreamLostError
 from kaokae.media.image import image_size, is_image_path, list_images, read_image
 from kaokae.progress import warn
 
@@ -236,3 +236,45 @@ def _to_rgb(frame: av.VideoFrame, quarter_turns: int) -> np.ndarray:
     if quarter_turns:
         rgb = np.ascontiguousarray(np.rot90(rgb, quarter_turns))
     return rgb
+
+
+class StreamReader:
+    """A network stream FFmpeg opens (RTSP, UDP, HTTP, RTMP, SRT...): upright RGB frames as they arrive, timed from
+    its first frame. Iteration ends when the stream ends; a stream that errors or sends nothing for `timeout` seconds
+    raises StreamLostError. Opening waits at most `open_timeout` seconds."""
+
+    def __init__(self, url: str, timeout: float = 5.0, open_timeout: float = 10.0):
+        self.url, self.timeout = url, timeout
+        try:
+            self._container = av.open(url, timeout=(open_timeout, timeout), metadata_errors="replace")
+        except av.error.ExitError:  # FFmpeg's answer to its own timeout
+            raise KaokaeError(f"cannot open stream {url}: nothing arrived within {open_timeout:g} s") from None
+        except av.error.FFmpegError as e:
+            raise KaokaeError(f"cannot open stream {url}: {_reason(e)}") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise KaokaeError(f"stream {url} has no video")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        context = self._stream.codec_context
+        self.fps = _video_fps(self._stream)
+        self.width, self.height = context.width, context.height  # 0 until known for some formats
+
+    def __iter__(self) -> Iterator[Frame]:
+        start, turns, index = None, None, 0
+        try:
+            for frame in self._container.decode(self._stream):
+                if turns is None:
+                    turns = _quarter_turns(frame.rotation)
+                seconds = float(frame.pts * self._stream.time_base) if frame.pts is not None else None
+                start = seconds if start is None else start
+                time = seconds - start if seconds is not None and start is not None else index / float(self.fps or 30)
+                yield Frame(index, time, _to_rgb(frame, turns))
+                index += 1
+        except av.error.ExitError:
+            raise StreamLostError(f"stream {self.url} sent no frame for {self.timeout:g} s") from None
+        except av.error.FFmpegError as e:
+            raise StreamLostError(f"stream {self.url} broke off: {_reason(e)}") from None
+
+    def close(self) -> None:
+        self._container.close()

@@ -14,8 +14,8 @@ from kaokae.media.writer import (
     audio_codec,
     check_video_extension,
     parse_fps,
-    same_path,
 )
+from kaokae.paths import check_outputs
 from kaokae.progress import info as say
 from kaokae.progress import track
 
@@ -63,9 +63,10 @@ def extract_frames(source: str | os.PathLike, out_dir: str | os.PathLike, *, eve
         raise KaokaeError(f"--every must be 1 or more, got {every}")
     if fmt not in ("png", "jpg"):
         raise KaokaeError(f"unknown format '{fmt}' (use png or jpg)")
+    if not 1 <= quality <= 100:
+        raise KaokaeError(f"the JPEG quality must be 1 to 100, not {quality}")
     media = probe(source)
-    if same_path(source, out_dir):
-        raise KaokaeError(f"output {out_dir} is the same as the input")
+    check_outputs([source], [out_dir])
     count = 0
     with MediaReader(media) as reader, ImageFolderWriter(out_dir, fmt, overwrite=overwrite, quality=quality) as out:
         total = math.ceil(media.frame_count / every)
@@ -88,8 +89,7 @@ def assemble_video(folder: str | os.PathLike, dest: str | os.PathLike, *, fps: s
     fps = parse_fps(fps)
     if folder.exists() and not folder.is_dir():
         raise KaokaeError(f"{folder} is not a folder of images")
-    if same_path(folder, dest):
-        raise KaokaeError(f"output {dest} is the same as the input")
+    check_outputs([folder, audio_from], [dest])
     media = probe(folder, fps=fps)
     if audio_from is not None and audio_codec(audio_from) is None:
         raise KaokaeError(f"{audio_from} has no audio stream")

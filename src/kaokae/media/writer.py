@@ -15,6 +15,7 @@ import numpy as np
 from kaokae.atomic import atomic_path, fsync_dir
 from kaokae.errors import KaokaeError
 from kaokae.media.image import check_image_extension, write_image
+from kaokae.paths import remove_stale_partials
 from kaokae.progress import info
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv")
@@ -24,6 +25,7 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 MP4_AUDIO_CODECS = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
 # Layouts the AAC encoder takes, by channel count (a source may say just "2 channels"); more than 8 -> stereo
 AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+MAX_FPS = 1000  # H.264 levels stop far below; a bigger rate is a typo (1e12) that the encoder cannot represent
 BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
 LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 
@@ -43,6 +45,8 @@ def parse_fps(value: str | int | float | Fraction) -> Fraction:
         fps = None
     if fps is None or fps <= 0:
         raise KaokaeError(f"frame rate must be a positive number or a ratio like 30000/1001, got '{value}'")
+    if not Fraction(1, 1000) <= fps <= MAX_FPS:
+        raise KaokaeError(f"frame rate must be from 0.001 to {MAX_FPS} frames per second, got '{value}'")
     return fps.limit_denominator(1001) if fps.denominator > 1001 else fps  # floats like 29.97002997 -> 30000/1001
 
 
@@ -323,7 +327,7 @@ class ImageFolderWriter:
 
     def __init__(self, folder: str | os.PathLike, fmt: str = "png", *, overwrite: bool = False, quality: int = 95,
                  xmp: bytes | None = None, threads: int | None = None):
-        self.folder = Path(folder)
+        self.folder = Path(os.path.abspath(folder))  # "." has no name to put a hidden folder beside
         self.ext = "." + fmt.lower().lstrip(".")
         check_image_extension(self.folder / f"x{self.ext}")
         if self.folder.exists() and not self.folder.is_dir():
@@ -338,9 +342,10 @@ class ImageFolderWriter:
         self._pending: deque[Future] = deque()
 
     def __enter__(self) -> "ImageFolderWriter":
-        parent = self.folder.absolute().parent
+        parent = self.folder.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(parent)
             self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.partial-", dir=parent))
         except OSError as e:
             raise KaokaeError(f"cannot write {self.folder}: {e.strerror or e}") from None
@@ -395,3 +400,56 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+STREAM_FORMATS = {"rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}  # URL scheme -> muxer; anything else: MPEG-TS
+
+
+class StreamWriter:
+    """H.264 to a network stream FFmpeg writes (udp://, tcp://, srt://, rtmp://, rtsp://...), tuned for latency
+    (x264 ultrafast + zerolatency: no frame is held back for look-ahead). `write(rgb, time)` as VideoWriter."""
+
+    def __init__(self, url: str, fps: Fraction | int | float | str, *, metadata: dict[str, str] | None = None,
+                 crf: int = 23, timeout: float = 10.0):
+        self.url, self.fps = url, parse_fps(fps)
+        scheme = url.split("://", 1)[0].lower()
+        try:
+            self._container = av.open(url, "w", format=STREAM_FORMATS.get(scheme, "mpegts"),
+                                      timeout=(timeout, timeout))
+        except av.error.FFmpegError as e:
+            raise KaokaeError(f"cannot open output stream {url}: {getattr(e, 'strerror', None) or e}") from None
+        for key, value in (metadata or {}).items():
+            self._container.metadata[key] = value
+        self.crf = crf
+        self._video = None
+        self._last_pts = -1
+        self.frames_written = 0
+
+    def write(self, rgb: np.ndarray, time: float | None = None) -> None:
+        height, width = rgb.shape[:2]
+        if self._video is None:
+            self._video = self._container.add_stream("libx264", rate=self.fps)
+            self._video.width, self._video.height = width - width % 2, height - height % 2
+            self._video.pix_fmt = "yuv420p"
+            self._video.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": str(self.crf)}
+            self._video.codec_context.time_base = Fraction(1, 1000)
+        rgb = rgb[:self._video.height, :self._video.width]
+        pts = round((time if time is not None else self.frames_written / self.fps) * 1000)
+        pts = max(pts, self._last_pts + 1)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = pts, Fraction(1, 1000)
+        try:
+            for packet in self._video.encode(frame):
+                self._container.mux(packet)
+        except av.error.FFmpegError as e:
+            raise KaokaeError(f"cannot send to {self.url}: {getattr(e, 'strerror', None) or e}") from None
+        self._last_pts = pts
+        self.frames_written += 1
+
+    def close(self) -> None:
+        with contextlib.suppress(av.error.FFmpegError):
+            if self._video is not None:
+                for packet in self._video.encode(None):
+                    self._container.mux(packet)
+        with contextlib.suppress(av.error.FFmpegError):
+            self._container.close()

@@ -70,7 +70,7 @@ def _image_metadata(path: Path) -> tuple[dict[str, str], str | None]:
     try:
         with Image.open(path) as image:
             packet = image.info.get("xmp")
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return {}, None  # read_image reports what is wrong with the file itself
     if not packet:
         return {}, None

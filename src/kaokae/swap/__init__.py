@@ -11,6 +11,6 @@ from kaokae import lazy
 __getattr__, __all__ = lazy.exports("kaokae.swap", {
     "mesh": ["mesh_triangles", "warp_mesh"],
     "options": ["SwapOptions"],
-    "run": ["SwapReport", "swap_media"],
+    "run": ["FrameSwap", "SwapReport", "swap_media"],
     "swapper": ["FaceSwapper", "Source", "SwapSettings", "load_sources"],
 })

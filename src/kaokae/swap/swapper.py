@@ -105,9 +105,12 @@ class FaceSwapper:
         self.smoother = TableSmoother() if smooth_colour else None
         self.chosen: dict[object, int] = {}
         self.uses = [0] * len(sources)
+        self.pinned: int | None = None  # a source index every face takes (live's cycle key); None: by head pose
 
     def choose(self, landmarks: np.ndarray, frame_shape: tuple[int, ...], key: object = None) -> int:
-        """The index of the source whose (yaw, pitch) is nearest this face's."""
+        """The index of the source whose (yaw, pitch) is nearest this face's (or the pinned one)."""
+        if self.pinned is not None:
+            return self.pinned
         if len(self.sources) == 1:
             return 0
         pose = yaw_pitch(landmarks, frame_shape)

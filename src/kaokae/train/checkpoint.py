@@ -5,9 +5,10 @@ everything else JSON.
       config.json                     architecture + its hyper-parameters, the faces it expects, training settings
       latest                          the name of the newest complete checkpoint, e.g. "000001000"
       checkpoints/000001000/          one folder per save, the last K kept
-        model.safetensors             weights
+        model.safetensors             the weights to use (convert, evaluate): the moving average when training keeps one
+        training.safetensors          the weights the optimizer steps (only when model.safetensors is their average)
         optimizer.safetensors         AdamW state flattened: "<parameter name>.exp_avg" etc.
-        state.json                    iteration, training time, faces seen
+        state.json                    iteration, training time, faces seen, learning-rate plan
       history.jsonl                   one line of losses per logged step
       preview.png, loss.png
 
@@ -22,10 +23,13 @@ the batches and augmentations an uninterrupted run would have drawn, with any nu
 """
 
 import contextlib
+import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,13 +41,20 @@ from torch import nn
 from kaokae import atomic
 from kaokae.errors import KaokaeError
 from kaokae.train.card import check_card
-from kaokae.train.models import MODELS, build_model, model_config
+from kaokae.train.models import MODELS, build_model, model_config, parameter_count
+from kaokae.train.options import SCHEDULES
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock
+    fcntl = None
 
 FORMAT = "kaokae-model"
 VERSION = 1
 CONFIG, LATEST, CHECKPOINTS, HISTORY = "config.json", "latest", "checkpoints", "history.jsonl"
 PREVIEW, LOSS_PLOT = "preview.png", "loss.png"
 MODEL_FILE, OPTIMIZER_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.json"
+TRAINING_FILE = "training.safetensors"
 
 
 @dataclass
@@ -56,6 +67,7 @@ class ModelConfig:
     centering: str  # the facesets' centering ("face" | "head")
     train: dict  # training settings (kaokae.train.trainer.TrainConfig as a dict)
     card: dict = field(default_factory=dict)  # who the model depicts and on what terms (kaokae.train.card)
+    parent: dict | None = None  # the model `--from` started from: model_dir, iteration, model_id (sha256), keep_a
 
     @property
     def size(self) -> int:
@@ -67,17 +79,86 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
+        """ValueError naming the field when anything is not what kaokae writes: config.json may come from anyone."""
         d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")
         if d.pop("format", None) != FORMAT:
             raise ValueError("not a kaokae model config")
         if d.pop("version", None) != VERSION:
             raise ValueError(f"unsupported version (this kaokae reads version {VERSION})")
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls) if f.default_factory is dataclasses.MISSING}
+        if set(d) - names or required - set(d):
+            raise ValueError(f"fields {sorted(d)}, expected {sorted(required)} (and optionally "
+                             f"{sorted(names - required)})")
         config = cls(**d)
         if config.architecture not in MODELS:
-            raise ValueError(f"unknown architecture {config.architecture!r}")
-        model_config(config.architecture, config.model)  # validates the fields
+            raise ValueError(f"field 'architecture': unknown architecture {config.architecture!r}")
+        if config.centering not in ("face", "head"):
+            raise ValueError(f"field 'centering' is {config.centering!r}, not face or head")
+        if not _is_int(config.face_size) or not 16 <= config.face_size <= 4096:
+            raise ValueError(f"field 'face_size' is {config.face_size!r}, not 16 to 4096 pixels")
+        check_fields(config.model, MODELS[config.architecture].Config, "model", MODEL_LIMITS)
+        architecture = model_config(config.architecture, config.model)
+        if config.size % 16:
+            raise ValueError(f"field 'model.size' is {config.size}, not a multiple of 16")
+        with torch.device("meta"):  # counted without memory: absurd layer sizes are refused, not allocated
+            parameters = parameter_count(build_model(config.architecture, architecture))
+        if parameters > MAX_PARAMETERS:
+            raise ValueError(f"field 'model' describes {parameters / 1e9:.1f} billion parameters, more than "
+                             f"{MAX_PARAMETERS / 1e9:.0f} billion")
+        from kaokae.train.trainer import TrainConfig  # the trainer owns the settings; it imports this module
+
+        check_fields(config.train, TrainConfig, "train", TRAIN_LIMITS)
         check_card(config.card)
         return config
+
+
+MAX_PARAMETERS = 1_000_000_000
+# Ranges of the stored numbers (inclusive); any other number must be finite and 0 or more.
+MODEL_LIMITS = {"size": (16, 1024), "*": (1, 4096)}
+TRAIN_LIMITS = {"batch_size": (1, 4096), "lr": (1e-9, 1.0), "seed": (0, 2**63 - 1), "holdout": (0, 10**9),
+                "flip": (0, 1), "color_transfer": (0, 1), "warp_points": (2, 64), "rotation": (0, 180),
+                "ema": (0, 1), "schedule": SCHEDULES, "*": (0, 1e6)}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_fields(values, cls, where: str, limits: dict) -> None:
+    """A dataclass stored as a JSON object: only its fields, each of its default's type (int, float, a tuple of
+    ints, a name or a nested dataclass) and within `limits` (a name: among the names there); ValueError naming the
+    field otherwise."""
+    if not isinstance(values, dict):
+        raise ValueError(f"field {where!r} is not an object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name, value in values.items():
+        key = f"{where}.{name}"
+        if name not in fields:
+            raise ValueError(f"field {key!r} is unknown")
+        f = fields[name]
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            check_fields(value, type(default), key, limits)
+            continue
+        if isinstance(default, str):  # a name among the ones `limits` lists
+            if value not in limits.get(name, ()):
+                raise ValueError(f"field {key!r} is {value!r}, not one of {', '.join(limits.get(name, ()))}")
+            continue
+        items = value if isinstance(default, tuple) else [value]
+        if isinstance(default, tuple) and (not isinstance(value, list) or not 1 <= len(value) <= 16):
+            raise ValueError(f"field {key!r} is {value!r}, not a list of 1 to 16 numbers")
+        for item in items:
+            whole = _is_int(default) or isinstance(default, tuple)
+            if whole and not _is_int(item):
+                raise ValueError(f"field {key!r} is {value!r}, not a whole number")
+            if not whole and (isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item)):
+                raise ValueError(f"field {key!r} is {value!r}, not a number")
+            low, high = limits.get(name, limits["*"])
+            if not low <= item <= high:
+                raise ValueError(f"field {key!r} is {value!r}, outside {low} to {high}")
 
 
 def read_config(model_dir: Path) -> ModelConfig | None:
@@ -86,9 +167,38 @@ def read_config(model_dir: Path) -> ModelConfig | None:
     if not path.exists():
         return None
     try:
-        return ModelConfig.from_json(path.read_text())
-    except (ValueError, TypeError, KeyError) as e:
-        raise KaokaeError(f"{path} is damaged or not a kaokae model config: {e}") from None
+        return ModelConfig.from_json(path.read_text("utf-8"))
+    except (ValueError, TypeError, KeyError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise KaokaeError(f"{path} is damaged or not a kaokae model config: {str(e).splitlines()[0]}") from None
+
+
+@contextlib.contextmanager
+def exclusive(model_dir: Path) -> Iterator[bool]:
+    """Hold the model folder for one training run (an flock on the folder, created if missing), so a second
+    trainer of the same folder is refused rather than interleaving checkpoints. Yields whether the folder was new
+    (missing or empty): a run that fails before its first checkpoint then removes what it created."""
+    model_dir = Path(model_dir)
+    new = not model_dir.exists() or (model_dir.is_dir() and not any(model_dir.iterdir()))
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(model_dir, os.O_RDONLY)
+    except OSError as e:
+        raise KaokaeError(f"cannot create the model folder {model_dir}: {e.strerror or e}") from None
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KaokaeError(f"{model_dir} is being trained by another kaokae right now: one trainer per "
+                                  "model folder") from None
+        try:
+            yield new
+        except BaseException:
+            if new and not (model_dir / LATEST).exists():  # nothing trained yet: leave no half-made model folder
+                shutil.rmtree(model_dir, ignore_errors=True)
+            raise
+    finally:
+        os.close(fd)
 
 
 def write_config(model_dir: Path, config: ModelConfig) -> None:
@@ -160,16 +270,23 @@ def _write_file(path: Path, write) -> None:
     atomic.fsync_file(path)
 
 
+def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+
+
 def save_checkpoint(model_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict,
-                    keep: int = 3) -> Path:
-    """Write checkpoint `state["iteration"]` crash-safely (see the module docstring), then keep only the last `keep`."""
+                    keep: int = 3, average: nn.Module | None = None) -> Path:
+    """Write checkpoint `state["iteration"]` crash-safely (see the module docstring), then keep only the last `keep`.
+    average: the moving average of `model`'s weights, saved as the model to use."""
     folder = Path(model_dir) / CHECKPOINTS
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / checkpoint_name(state["iteration"])
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
     try:
-        weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        weights = _weights(model if average is None else average)
         _write_file(partial / MODEL_FILE, lambda p: save_file(weights, p, metadata={"format": FORMAT}))
+        if average is not None:
+            _write_file(partial / TRAINING_FILE, lambda p: save_file(_weights(model), p, metadata={"format": FORMAT}))
         _write_file(partial / OPTIMIZER_FILE,
                     lambda p: save_file(optimizer_tensors(model, optimizer), p, metadata={"format": FORMAT}))
         _write_file(partial / STATE_FILE, lambda p: p.write_text(json.dumps(state, indent=2) + "\n"))
@@ -189,11 +306,17 @@ def save_checkpoint(model_dir: Path, model: nn.Module, optimizer: torch.optim.Op
 
 
 def load_checkpoint(checkpoint: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
-                    device: torch.device) -> dict:
-    """Load weights (and optimizer state) from a checkpoint folder into `model`; returns its state.json."""
+                    device: torch.device, average: nn.Module | None = None) -> dict:
+    """Load weights (and optimizer state) from a checkpoint folder into `model`; returns its state.json. With an
+    optimizer, `model` gets the weights it steps; `average` gets the moving average (the weights themselves when
+    the checkpoint kept none)."""
     try:
-        weights = load_file(checkpoint / MODEL_FILE, device=str(device))
-        model.load_state_dict(weights)
+        training = checkpoint / TRAINING_FILE
+        use = load_file(checkpoint / MODEL_FILE, device=str(device))
+        stepped = optimizer is not None and training.exists()
+        model.load_state_dict(load_file(training, device=str(device)) if stepped else use)
+        if average is not None:
+            average.load_state_dict(use)
         if optimizer is not None:
             load_optimizer_tensors(model, optimizer, load_file(checkpoint / OPTIMIZER_FILE, device=str(device)))
         return json.loads((checkpoint / STATE_FILE).read_text())

@@ -60,6 +60,15 @@ def any_rank(flag: bool, process: Process) -> bool:
     return bool(t.item())
 
 
+def agree_min(value: int, process: Process) -> int:
+    """The smallest of every rank's `value`, on every rank."""
+    if not process.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=process.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())
+
+
 def barrier(process: Process) -> None:
     if process.distributed:
         dist.barrier()

@@ -7,13 +7,16 @@ import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaokae.options import option
+from kaokae.options import OptionError, option
 from kaokae.train.precision import PRECISIONS
 
-MODEL = "model (fixed when the folder is created; a different value is refused later)"
+MODEL = ("model (fixed when the folder is created; a different value is refused later; left out, a new folder takes "
+         "what wins the time-to-quality benchmark for the budget and device, and the first line says what)")
 SETTINGS = "training settings (stored in the folder; given again, they replace the stored value)"
 RUN = "run"
-STORED_SETTINGS = ("batch_size", "lr", "seed", "holdout", "color_transfer", "warp")  # TrainConfig fields
+STORED_SETTINGS = ("batch_size", "lr", "schedule", "warmup", "ema", "seed", "holdout", "color_transfer",
+                   "warp")  # TrainConfig fields
+SCHEDULES = ("cosine", "constant")  # kaokae.train.trainer.learning_rate
 
 
 CARD = ("model card (stored in the folder and carried into exports and output labels; `kaokae model card` changes "
@@ -67,19 +70,36 @@ class ModelInfoOptions:
 class TrainOptions(CardOptions):
     model: str | None = option(None, "architecture: 'original' (2017 deepfakes, 64 px) or 'hd' (128/256 px, "
                                      "residual decoders, learned mask)", choices=model_names, fixed=True,
-                               default_help="the folder's, or original", group=MODEL)
+                               default_help="the folder's, or hd on a GPU, original on a CPU", group=MODEL)
     size: int | None = option(None, "model input/output px, a multiple of 16", above=0, check=_multiple_of_16,
                               fixed=True, default_help="64 for original, 128 for hd", group=MODEL)
     width: float | None = option(None, "multiply every layer's channel count (1.0 = the published size; 0.125 = "
                                        "tiny, for trying things out on a CPU)", above=0, fixed=True,
-                                 default_help="1.0", group=MODEL)
+                                 default_help="0.25 for --minutes up to 30 on a CPU, else 1.0", group=MODEL)
+    parent: Path | None = option(None, "start a new model from a trained one's encoder and B decoder (the same B, a "
+                                       "new A): same architecture and shape only; loss.png marks where the parent "
+                                       "ended", flag="--from", metavar="OLD_MODEL_DIR", default_help="none",
+                                 group=MODEL)
+    from_keep_a: bool = option(False, "with --from, take the parent's A decoder too (the new A looks like the old "
+                                      "one)", group=MODEL)
     iterations: int | None = option(None, "train until the model has done this many iterations in total", above=0,
                                     exclusive="budget", default_help="until Ctrl-C", group=RUN)
     minutes: float | None = option(None, "train for this many minutes", above=0, exclusive="budget",
                                    default_help="until Ctrl-C", group=RUN)
-    batch_size: int | None = option(None, "faces of each person per step, per process", above=0, default_help="16",
+    batch_size: int | None = option(None, "faces of each person per step, per process", above=0,
+                                    default_help="8 for --minutes up to 30 on a CPU, 32 on a GPU, else 16",
                                     group=SETTINGS)
-    lr: float | None = option(None, "AdamW learning rate", above=0, default_help="5e-05", group=SETTINGS)
+    lr: float | None = option(None, "AdamW learning rate: the peak of the schedule (with --iterations or --minutes) "
+                                    "or the constant of --schedule constant", above=0, default_help="0.001",
+                              group=SETTINGS)
+    schedule: str | None = option(None, "cosine: linear warm-up, then cosine decay to 5% of --lr when the budget "
+                                        "ends (without a budget: a constant 0.0002); constant: --lr throughout",
+                                  choices=SCHEDULES, default_help="cosine", group=SETTINGS)
+    warmup: int | None = option(None, "warm-up iterations of the cosine schedule (at most a quarter of the run)",
+                                minimum=0, metavar="STEPS", default_help="100", group=SETTINGS)
+    ema: float | None = option(None, "keep a moving average of the weights for previews, held-out L1 and convert "
+                                     "(0 turns it off)", minimum=0, below=1, metavar="DECAY", default_help="0.999",
+                               group=SETTINGS)
     seed: int | None = option(None, "random seed (initial weights, batches, augmentation)", minimum=0,
                               default_help="0", group=SETTINGS)
     holdout: int | None = option(None, "keep the last N faces of each faceset out of training and log their "
@@ -110,4 +130,8 @@ class TrainOptions(CardOptions):
         return Run(faceset_a, faceset_b, model_dir, architecture=self.model, size=self.size, width=self.width,
                    settings=settings, iterations=self.iterations, minutes=self.minutes, save_every=self.save_every,
                    preview_every=self.preview_every, keep=self.keep, device=self.device, precision=self.precision,
-                   compile=self.compile, card=self.card())
+                   compile=self.compile, card=self.card(), parent=self.parent, parent_keep_a=self.from_keep_a)
+
+    def validate(self) -> None:
+        if self.from_keep_a and self.parent is None:
+            raise OptionError("from_keep_a", "{label} needs --from OLD_MODEL_DIR")

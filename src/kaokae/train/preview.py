@@ -36,8 +36,9 @@ def preview_grid(model, faces_a: torch.Tensor, faces_b: torch.Tensor, autocast) 
         rows = [faces_a, model.swap(faces_a, "a")[0], model.swap(faces_a, "b")[0],
                 faces_b, model.swap(faces_b, "b")[0], model.swap(faces_b, "a")[0]]
     tile = max(MIN_TILE, faces_a.shape[-1])
-    return np.concatenate([np.concatenate([_label(name, tile), _tiles(row, tile)], 1)
-                           for name, row in zip(ROWS, rows, strict=True)], 0)
+    lines = [np.concatenate([_label(name, tile), _tiles(row, tile)], 1) for name, row in zip(ROWS, rows, strict=True)]
+    width = max(line.shape[1] for line in lines)  # A and B may have fewer faces than the grid has columns
+    return np.concatenate([np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0))) for line in lines], 0)
 
 
 def write_png(dest: Path, rgb: np.ndarray) -> None:
@@ -58,12 +59,15 @@ def loss_plot(history: list[dict], dest: Path, title: str) -> None:
             points = np.stack([chunk.mean(0) for chunk in np.array_split(points, MAX_POINTS)])
         if len(points):
             ax.plot(points[:, 0], points[:, 1], style, label=label, linewidth=1.2, markersize=3)
+    parent = [r for r in history if "parent_end" in r]
+    if parent:  # a model trained --from another: the parent's losses are at negative iterations
+        ax.axvline(0, color="0.4", linestyle=":", label=f"parent model {parent[0]['parent_end']} ended")
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    if ax.lines:
+    if ax.lines or parent:
         ax.legend()
     fig.tight_layout()
     with atomic.atomic_path(dest) as tmp:

@@ -2,12 +2,15 @@
 
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
 from kaokae.options import option
 
 
 @dataclass
 class UiOptions:
+    workspace: Path = option(Path("kaokae-workspace"), "the folder the app works in, created if missing",
+                             metavar="DIR")
     host: str = option("127.0.0.1", "address to listen on; anything but a loopback address needs --allow-remote")
     port: int = option(7860, "port to listen on (0: any free port)", minimum=0, maximum=65535)
     allow_remote: bool = option(False, "listen on a non-loopback --host: the app has no log-in, so anyone who can "

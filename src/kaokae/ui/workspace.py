@@ -4,8 +4,9 @@ are size-limited and accepted only when their first bytes are a video or image f
 
 import os
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from kaokae import paths
 from kaokae.errors import KaokaeError
 
 MAX_UPLOAD_BYTES = 2 * 1024**3
@@ -20,19 +21,12 @@ class OutsideWorkspace(KaokaeError):
 
 
 def inside(root: str | os.PathLike, name: object, what: str) -> Path:
-    """`root / name`, refused unless `name` is a relative path without `..` that stays inside `root` once
-    symlinks are resolved. (The same rule as kaokae.paths.inside of the path-safety work; one of the two goes
-    when both are on main.)"""
-    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
-        raise OutsideWorkspace(f"{what}: {name!r} is not a file name inside the workspace")
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or Path(name).is_absolute():
-        raise OutsideWorkspace(f"{what}: {name!r} points outside the workspace (absolute or with '..'): refused")
-    root_real = os.path.realpath(root)
-    real = os.path.realpath(os.path.join(root_real, name))
-    if os.path.commonpath([root_real, real]) != root_real:
-        raise OutsideWorkspace(f"{what}: {name!r} leads outside the workspace through a symlink: refused")
-    return Path(root_real) / name
+    """`root / name` by kaokae.paths.inside (relative, no `..`, no symlink out), refused as OutsideWorkspace (the
+    app's 403); the message names the workspace, not its folder on the server."""
+    try:
+        return paths.inside(os.path.realpath(root), name, what)
+    except KaokaeError as e:
+        raise OutsideWorkspace(str(e).replace(os.path.realpath(root), "the workspace")) from None
 
 
 def sniff(head: bytes) -> str | None:

@@ -1,0 +1,236 @@
+"""Quality per CPU minute, the yardstick of every training change: train each configuration for several budgets,
+convert A with each model, and score the learned swap with kaokae.evaluate (dlib's models) beside the classic swap
+on the same frames.
+
+Pairs:
+  demo   the demo's two portraits (Collins -> Hopper, filmed by kaokae.demo's virtual camera, as `kaokae demo` does);
+         the learned swap is scored on A's clip (which it trained on, as in the demo); B->B on B's faceset
+  pair2  training pair 2 of ../shared/data as benchmarks/quality.py uses it (Obama -> pose_source2, --holdout, the
+         last frames of Obama_clip2 never trained on)
+
+Configurations (--configs) are named sets of training settings; `after` is what `kaokae train` picks by default,
+`before` the constant 5e-5 without an average that it used to run. Each budget is its own run from scratch (a
+schedule is sized to its budget); a constant-rate configuration is one run resumed from budget to budget, which is
+the same (resuming is exact).
+
+Prints one table per pair and configuration (rows: budget in minutes) and the classic swap's row; writes
+time_to_quality.png (metrics against minutes, the classic swap as a dashed line) and .json to --out.
+
+Default (both pairs, `after`, budgets 1,3,8 on pair2 and 1,2,4 on demo): about 25 minutes on 2 CPU cores.
+--short: the demo pair only at 1,2,4 minutes, for comparing levers quickly (5-8 minutes per configuration).
+
+Usage: .venv/bin/python benchmarks/time_to_quality.py [--short] [--configs before,after] [--budgets 1,2,4]
+       [--frames N] [--out DIR] [--work DIR]
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from kaokae.convert import ConvertOptions, SwapModel, convert
+from kaokae.evaluate.model import person_inputs, reconstruction
+from kaokae.evaluate.run import frame_window, identity_references, score_pairs
+from kaokae.extract import ExtractOptions, extract
+from kaokae.faces import FaceFinder
+from kaokae.faceset import FaceSet
+from kaokae.media import open_media, probe, write_image
+from kaokae.progress import info, set_quiet
+from kaokae.swap import swap_media
+from kaokae.train import Run, train
+from kaokae.train.checkpoint import read_history
+from quality import A_CLIPS, B_CLIP, CLASSIC_PHOTOS, DATA, EVERY, HOLDOUT, check_held_out, write_clip
+
+# name -> training settings (Run.settings) on top of the recipe `kaokae train --minutes M` picks
+CONFIGS = {
+    "after": {},
+    "before": {"schedule": "constant", "lr": 5e-5, "ema": 0.0},
+    "const-5e-4": {"schedule": "constant", "lr": 5e-4, "ema": 0.0},
+    "cosine-no-ema": {"ema": 0.0},
+    "peak-5e-4": {"lr": 5e-4},
+    "peak-2e-3": {"lr": 2e-3},
+    "batch-16": {"batch_size": 16},
+    "no-warp": {"warp": 0.0},
+    "warp-decay": {"warp_end": 0.0},
+}
+# (header, how to get it from a summary, format); arrows say which way is better
+METRICS = [
+    ("verified as B ↑", lambda s: s["identity"].get("verified"), "{:.0%}"),
+    ("ID dist to B ↓", lambda s: s["identity"].get("distance_to_target"), "{:.3f}"),
+    ("sharpness ↑", lambda s: s.get("sharpness"), "{:.2f}"),
+    ("expression NME ↓", lambda s: s["expression_error"], "{:.4f}"),
+    ("yaw err ° ↓", lambda s: s["pose_error_deg"]["yaw"], "{:.1f}"),
+    ("flicker", lambda s: s["flicker"], "{:.2f}"),
+    ("SSIM B→B ↑", lambda s: s.get("reconstruction", {}).get("b_ssim"), "{:.3f}"),
+]
+
+
+def prepare_demo(work: Path) -> dict:
+    """The demo's clips and facesets (kaokae.demo's plan, camera and extraction)."""
+    from kaokae.demo.run import FULL, PERSON_A, PERSON_B, film, portrait_path
+
+    clips = {p: work / f"{p.name}.mp4" for p in (PERSON_A, PERSON_B)}
+    with FaceFinder(max_faces=1) as finder:
+        for portrait, clip in clips.items():
+            film(portrait, finder, FULL, clip)
+    for portrait, clip in clips.items():
+        extract([clip], work / portrait.name, ExtractOptions(size=FULL.face_size))
+    return {"a": work / PERSON_A.name, "b": work / PERSON_B.name, "test_clip": clips[PERSON_A], "holdout": 0,
+            "classic_photos": [portrait_path(PERSON_B)], "frames": 0}
+
+
+def prepare_pair2(work: Path, frames: int) -> dict:
+    """Pair 2 as benchmarks/quality.py prepares it: held-out faces, the test clip inside the held-out stretch."""
+    a, b = work / "faceset_a", work / "faceset_b"
+    options = ExtractOptions(max_faces=1, every=EVERY)
+    extract([DATA / clip for clip in A_CLIPS], a, options)
+    extract([DATA / B_CLIP], b, options)
+    clip2 = DATA / A_CLIPS[1]
+    last = probe(clip2).frame_count - 1
+    first = last - frames + 1
+    check_held_out(FaceSet.open(a), 1, first)
+    test_clip = work / "test_a.mp4"
+    write_clip(clip2, test_clip, first, last)
+    photos = []
+    with open_media(DATA / B_CLIP) as reader:
+        step = (reader.info.frame_count - EVERY * HOLDOUT) // CLASSIC_PHOTOS
+        for frame in reader.frames(every=step):
+            if len(photos) < CLASSIC_PHOTOS:
+                photos.append(work / f"b_{frame.index:05d}.png")
+                write_image(photos[-1], frame.image)
+    return {"a": a, "b": b, "test_clip": test_clip, "holdout": HOLDOUT, "classic_photos": photos, "frames": 0}
+
+
+def score(pair: dict, swapped: Path, frames: int, model_dir: Path | None, device: str) -> dict:
+    """The learned (or classic) swap's summary on the first `frames` frames of the pair's test clip."""
+    if "references" not in pair:  # B's and A's identity, measured once per pair
+        pair["references"] = identity_references(pair["b"], pair["a"], None)
+    pairs = ((src.image, [swp.image]) for src, swp in zip(frame_window(pair["test_clip"], count=frames),
+                                                          frame_window(swapped, count=frames), strict=False))
+    summary = score_pairs(pairs, ["swap"], min(frames, probe(swapped).frame_count))[0].summary(pair["references"])
+    if model_dir is not None:
+        a_inputs, _ = person_inputs(pair["a"], SwapModel(model_dir, "b2a", device), pair["holdout"])
+        summary["reconstruction"] = reconstruction(model_dir, a_inputs, pair["b"], device)
+    return summary
+
+
+def run_config(pair: dict, name: str, budgets: list[float], work: Path, frames: int, device: str) -> list[dict]:
+    """One row per budget: minutes, iterations, the summary."""
+    settings = {**CONFIGS[name], "holdout": pair["holdout"]}
+    chained = settings.get("schedule") == "constant"
+    rows, model_dir, trained = [], None, 0.0
+    for minutes in budgets:
+        if not chained or model_dir is None:
+            model_dir, trained = work / f"model_{name}_{minutes:g}", 0.0
+        train(Run(pair["a"], pair["b"], model_dir, settings=settings, minutes=minutes - trained,
+                  save_every=10**9, preview_every=10**9, device=device))
+        trained = minutes
+        iterations = int((model_dir / "latest").read_text())
+        history = [r for r in read_history(model_dir) if "faces_per_s" in r]
+        learned = work / f"learned_{name}_{minutes:g}.mp4"
+        convert(pair["test_clip"], model_dir, learned, ConvertOptions(device=device, watermark=False))
+        rows.append({"minutes": minutes, "iterations": iterations, "summary": score(pair, learned, frames, model_dir,
+                                                                                     device),
+                     "faces_per_s": round(sum(r["faces_per_s"] for r in history[1:]) / max(len(history) - 1, 1), 1),
+                     "loadavg": Path("/proc/loadavg").read_text().split()[0]})
+    return rows
+
+
+def table(rows: list[dict], classic: dict) -> str:
+    lines = ["| minutes | iterations | faces/s | " + " | ".join(m[0] for m in METRICS) + " |",
+             "|---:|---:|---:|" + "---:|" * len(METRICS)]
+    for row in rows:
+        cells = [_cell(get(row["summary"]), fmt) for _, get, fmt in METRICS]
+        lines.append(f"| {row['minutes']:g} | {row['iterations']} | {row['faces_per_s']:.0f} | " + " | ".join(cells)
+                     + " |")
+    cells = [_cell(get(classic), fmt) for _, get, fmt in METRICS]
+    lines.append("| classic swap | – | – | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value, fmt: str) -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def figure(results: dict, path: Path) -> None:
+    """One panel per metric: quality against minutes, a line per pair and configuration, the classic swap dashed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(14, 7), dpi=100)
+    axes = fig.subplots(2, 4).ravel()
+    colours = {}
+    for ax, (header, get, _) in zip(axes, METRICS, strict=False):
+        for pair, entry in results.items():
+            for name, rows in entry["configs"].items():
+                points = [(r["minutes"], get(r["summary"])) for r in rows if get(r["summary"]) is not None]
+                if points:
+                    line, = ax.plot(*zip(*points, strict=True), "o-", label=f"{pair} {name}",
+                                    color=colours.get((pair, name)))
+                    colours[(pair, name)] = line.get_color()
+            value = get(entry["classic"])
+            if value is not None:
+                ax.axhline(value, linestyle="--", color="0.3" if pair == "demo" else "0.6",
+                           label=f"{pair} classic swap")
+        ax.set_title(header)
+        ax.set_xlabel("CPU minutes of training")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[-1].axis("off")
+    axes[-1].legend(handles, labels, loc="center")
+    fig.suptitle("Learned swap quality per training minute (kaokae.evaluate, dlib's models)")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--short", action="store_true", help="the demo pair only, budgets 1,2,4 minutes")
+    parser.add_argument("--pairs", default=None, help="comma-separated: demo, pair2 (default both; --short: demo)")
+    parser.add_argument("--configs", default="after", help=f"comma-separated, of {', '.join(CONFIGS)}; default after")
+    parser.add_argument("--budgets", default=None, help="comma-separated minutes (default 1,3,8 on pair2, 1,2,4 demo)")
+    parser.add_argument("--frames", type=int, default=40, help="frames of A's test clip scored (default 40)")
+    parser.add_argument("--out", type=Path, default=Path("time_to_quality"), help="folder for the PNG and JSON")
+    parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    args = parser.parse_args()
+    set_quiet(args.quiet)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    pairs = (args.pairs or ("demo" if args.short else "pair2,demo")).split(",")
+    configs = args.configs.split(",")
+    unknown = [c for c in configs if c not in CONFIGS] + [p for p in pairs if p not in ("demo", "pair2")]
+    if unknown:
+        raise SystemExit(f"unknown: {', '.join(unknown)}")
+    results, start = {}, time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kaokae-ttq-") as tmp:
+        work = args.work or Path(tmp)
+        for pair_name in pairs:
+            folder = work / pair_name
+            folder.mkdir(parents=True, exist_ok=True)
+            pair = prepare_demo(folder) if pair_name == "demo" else prepare_pair2(folder, 120)
+            budgets = [float(b) for b in (args.budgets or ("1,2,4" if pair_name == "demo" else "1,3,8")).split(",")]
+            classic_clip = folder / "classic.mp4"
+            swap_media(pair["classic_photos"], pair["test_clip"], classic_clip, watermark=False)
+            entry = {"classic": score(pair, classic_clip, args.frames, None, device), "configs": {}}
+            for name in configs:
+                entry["configs"][name] = run_config(pair, name, budgets, folder, args.frames, device)
+                info(f"{pair_name} {name} done after {(time.perf_counter() - start) / 60:.1f} min")
+            results[pair_name] = entry
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "time_to_quality.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    figure(results, args.out / "time_to_quality.png")
+    print(f"Time to quality on {device}, {os.cpu_count()} CPU threads, torch {torch.__version__}, "
+          f"{args.frames} frames scored per point; {(time.perf_counter() - start) / 60:.1f} min in all; "
+          f"load average at the start of each row in the JSON")
+    for pair_name, entry in results.items():
+        for name, rows in entry["configs"].items():
+            print(f"\n{pair_name}, {name} ({CONFIGS[name] or 'the default recipe'}), load {rows[-1]['loadavg']}:\n")
+            print(table(rows, entry["classic"]))
+    print(f"\nwrote {args.out / 'time_to_quality.png'}")
+
+
+if __name__ == "__main__":
+    main()

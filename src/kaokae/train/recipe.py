@@ -1,0 +1,27 @@
+"""What `kaokae train` (and the demo) pick for what the command line leaves open: architecture, size, width and batch
+for the budget and the device, the configuration that wins benchmarks/time_to_quality.py there (numbers in
+docs/benchmarks.md)."""
+
+from dataclasses import dataclass
+
+SMALL_BUDGET_MINUTES = 30  # up to this many CPU minutes the small model wins; longer runs get the published size
+
+
+@dataclass(frozen=True)
+class Recipe:
+    architecture: str
+    size: int  # px
+    width: float  # channel multiplier
+    batch_size: int
+
+    def describe(self) -> str:
+        return f"{self.architecture} {self.size} px, width {self.width:g}, batch {self.batch_size}"
+
+
+def pick(device_type: str, minutes: float | None) -> Recipe:
+    """The recipe for a run on `device_type` ("cpu" or "cuda") with a budget of `minutes` (None: no time budget)."""
+    if device_type == "cuda":
+        return Recipe("hd", 128, 1.0, 32)  # benchmarks/quality.py's GPU configuration (no GPU yardstick run yet)
+    if minutes is not None and minutes <= SMALL_BUDGET_MINUTES:
+        return Recipe("original", 64, 0.25, 8)
+    return Recipe("original", 64, 1.0, 16)  # the 2017 published size: hours on a CPU, what long runs are for
