@@ -107,15 +107,17 @@ class ModelConfig:
         if parameters > MAX_PARAMETERS:
             raise ValueError(f"field 'model' describes {parameters / 1e9:.1f} billion parameters, more than "
                              f"{MAX_PARAMETERS / 1e9:.0f} billion")
-        from kaokae.train.trainer import TrainConfig  # the trainer owns the settings; it imports this module
+        # the trainer owns the settings and imports this module
+        from kaokae.train.trainer import SCHEDULES, TrainConfig
 
-        check_fields(config.train, TrainConfig, "train", TRAIN_LIMITS)
+        check_fields(config.train, TrainConfig, "train", {**TRAIN_LIMITS, "schedule": SCHEDULES})
         check_card(config.card)
         return config
 
 
 MAX_PARAMETERS = 1_000_000_000
-# Ranges of the stored numbers (inclusive); any other number must be finite and 0 or more.
+# Ranges of the stored numbers (inclusive), or the allowed values of a text field; any other number must be
+# finite and 0 or more.
 MODEL_LIMITS = {"size": (16, 1024), "*": (1, 4096)}
 TRAIN_LIMITS = {"batch_size": (1, 4096), "lr": (1e-9, 1.0), "seed": (0, 2**63 - 1), "holdout": (0, 10**9),
                 "flip": (0, 1), "color_transfer": (0, 1), "warp_points": (2, 64), "rotation": (0, 180),
@@ -127,8 +129,8 @@ def _is_int(value) -> bool:
 
 
 def check_fields(values, cls, where: str, limits: dict) -> None:
-    """A dataclass stored as a JSON object: only its fields, each of its default's type (int, float, a tuple of
-    ints or a nested dataclass) and within `limits`; ValueError naming the field otherwise."""
+    """A dataclass stored as a JSON object: only its fields, each of its default's type (int, float, str, a tuple
+    of ints or a nested dataclass) and within `limits`; ValueError naming the field otherwise."""
     if not isinstance(values, dict):
         raise ValueError(f"field {where!r} is not an object")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -140,6 +142,12 @@ def check_fields(values, cls, where: str, limits: dict) -> None:
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
             check_fields(value, type(default), key, limits)
+            continue
+        if isinstance(default, str):
+            allowed = limits.get(name)
+            if not isinstance(value, str) or (allowed is not None and value not in allowed):
+                raise ValueError(f"field {key!r} is {value!r}, not one of {', '.join(allowed or ())}"
+                                 if allowed else f"field {key!r} is {value!r}, not a text")
             continue
         items = value if isinstance(default, tuple) else [value]
         if isinstance(default, tuple) and (not isinstance(value, list) or not 1 <= len(value) <= 16):
