@@ -143,7 +143,10 @@ def test_minutes_budget_then_architecture_change_is_refused(facesets, tmp_path, 
     assert state["iteration"] > 0 and state["elapsed_s"] < time.monotonic() - start
     # the plan's end was fixed from the measured speed, and the budget ended at it or at the clock
     plan = state["plan"]
-    assert plan["start"] == 0 and plan["end"] >= state["iteration"] > 35 and plan["revised"]
+    assert plan["start"] == 0 and plan["end"] >= state["iteration"] > 35
+    # revised from the longer measurement, unless the run already ended at the first estimate (on a fast machine
+    # the first estimate's end comes before the next check)
+    assert plan["revised"] or state["iteration"] == plan["end"]
     assert state["iteration"] == plan["end"] or state["elapsed_s"] >= 3
     for change, message in ((["--model", "hd"], "architecture 'original'; it cannot continue as 'hd'"),
                             (["--width", "0.25"], "different shape"),
