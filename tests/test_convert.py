@@ -8,9 +8,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from conftest import data_file
+from conftest import data_file, train_tiny_hd
 from kaokae.cli import main
 from kaokae.composite import FACE_OVAL, face_size
 from kaokae.convert import Converter, ConvertOptions, SwapModel
@@ -23,7 +22,6 @@ from kaokae.faceset import FaceSet
 from kaokae.media import VideoWriter, open_media, probe, read_image
 from kaokae.media.tools import copy_first_frames
 from kaokae.provenance import describe_payload, file_sha256, verify
-from kaokae.train import Run, train
 from test_faces_identity import LIN, assert_only_lin_changed, hamilton_clip
 
 CLIP = "real3dportrait/data/raw/examples/May_5s.mp4"  # 512x512, 25 fps, AAC audio
@@ -63,13 +61,7 @@ def setup(tmp_path_factory):
     copy_first_frames(data_file(CLIP), clip, CLIP_FRAMES)
     faceset_a = extract([clip], root / "a", ExtractOptions(size=64)).faceset
     extract([data_file(OTHER)], root / "b", ExtractOptions(size=64, every=25))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model on a busy 2-core machine trains ~10x faster on one thread
-    try:
-        train(Run(root / "a", root / "b", root / "model", architecture="hd", size=32, width=0.125, iterations=20,
-                  save_every=20, preview_every=1000, settings={"batch_size": 4}))
-    finally:
-        torch.set_num_threads(threads)
+    train_tiny_hd(root / "a", root / "b", root / "model")
     return {"root": root, "clip": clip, "faceset_a": faceset_a, "model": root / "model"}
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from conftest import data_file
+from conftest import data_file, train_tiny_hd
 from kaokae.cli import main
 from kaokae.extract import ExtractOptions, extract
 from kaokae.faces import FaceFinder
@@ -26,7 +25,6 @@ from kaokae.live.session import badge_box
 from kaokae.media import StreamWriter, open_media
 from kaokae.media.tools import copy_first_frames
 from kaokae.provenance import Labeller, detect_watermark, file_sha256
-from kaokae.train import Run, train
 from kaokae.train.checkpoint import MODEL_FILE, latest_checkpoint
 from test_convert import face_region
 
@@ -84,13 +82,7 @@ def tiny_model(tmp_path_factory):
     copy_first_frames(data_file(CLIP), root / "a.mp4", 40)
     extract([root / "a.mp4"], root / "a", ExtractOptions(size=64))
     extract([data_file(LONG_CLIP)], root / "b", ExtractOptions(size=64, every=25))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model on a busy 2-core machine trains ~10x faster on one thread
-    try:
-        train(Run(root / "a", root / "b", root / "model", architecture="hd", size=32, width=0.125, iterations=20,
-                  save_every=20, preview_every=1000, settings={"batch_size": 4}))
-    finally:
-        torch.set_num_threads(threads)
+    train_tiny_hd(root / "a", root / "b", root / "model")
     return root / "model"
 
 
