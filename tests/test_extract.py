@@ -1,4 +1,4 @@
-"""`kaokae extract` and `kaokae faceset info|sort|filter` on real video and photos from the shared data."""
+"""`kaokae extract` and `kaokae faceset info|sort|filter|restore` on real video and photos from the shared data."""
 
 import shutil
 
@@ -8,7 +8,14 @@ import pytest
 from conftest import data_file
 from kaokae.cli import main
 from kaokae.errors import KaokaeError
-from kaokae.extract import ExtractOptions, extract, faceset_info, filter_faceset, sort_faceset
+from kaokae.extract import (
+    ExtractOptions,
+    extract,
+    faceset_info,
+    filter_faceset,
+    restore_faceset,
+    sort_faceset,
+)
 from kaokae.faceset import FaceSet
 from kaokae.media import probe, read_image
 
@@ -118,6 +125,48 @@ def test_sort_and_filter_keep_files_and_alignments_consistent(pair_1, tmp_path):
         key = (e.source_index, e.frame_index, e.track_id)
         np.testing.assert_array_equal(read_image(path / e.file), images[key])  # moved, not lost
         np.testing.assert_array_equal(landmarks_row, landmarks[key])
+
+
+def test_restore_moves_rejected_faces_back_with_their_alignments(pair_1, tmp_path, capsys):
+    path = tmp_path / "fs"
+    shutil.copytree(pair_1[0].faceset.path, path)
+    before = FaceSet.open(path)
+    images, arrays = faces_by_key(before), {}
+    for i, e in enumerate(before.entries):
+        arrays[(e.source_index, e.frame_index, e.track_id)] = {k: a[i] for k, a in before.arrays.items()}
+    filtered, counts = filter_faceset(path, blur_below=float(np.median(before.blur)))
+    rejected = [e.file for e in filtered.rejected]
+    assert len(rejected) >= 3 and len(filtered) + len(rejected) == len(before)
+
+    def consistent(fs: FaceSet) -> None:
+        for folder, entries in (("faces", fs.entries), ("rejected", fs.rejected)):
+            on_disk = sorted(p.name for p in (path / folder).iterdir()) if (path / folder).is_dir() else []
+            assert on_disk == sorted(e.file.split("/")[1] for e in entries), folder
+        for i, e in enumerate(fs.entries):
+            key = (e.source_index, e.frame_index, e.track_id)
+            np.testing.assert_array_equal(fs.load_face(i), images[key])
+            for name, a in fs.arrays.items():
+                np.testing.assert_array_equal(a[i], arrays[key][name])
+
+    # two named faces back through the CLI, one by its bare name, one as rejected/NAME.png
+    picked = [rejected[0].split("/")[1], rejected[2]]
+    assert main(["faceset", "restore", str(path), *picked]) == 0
+    assert "restored 2 faces from rejected/" in capsys.readouterr().err
+    fs = FaceSet.open(path)
+    assert len(fs) == len(filtered) + 2 and len(fs.rejected) == len(rejected) - 2
+    assert [e.reason for e in fs.entries[-2:]] == [None, None] and all(e.reason == "blurry" for e in fs.rejected)
+    assert {e.file for e in fs.entries[-2:]} == {f"faces/{rejected[0][9:]}", f"faces/{rejected[2][9:]}"}
+    consistent(fs)
+    # a name that is not a rejected face, and neither names nor --all: one line, nothing changes
+    for argv in (["nothere.png"], ["../faces/000000.png"], [], [rejected[1], "--all"]):
+        assert main(["faceset", "restore", str(path), *argv]) == 2
+        assert capsys.readouterr().err.startswith("kaokae: error: ")
+    assert len(FaceSet.open(path).rejected) == len(rejected) - 2
+    # the rest at once: the faceset is whole again, every face with its own image and arrays
+    fs, restored = restore_faceset(path, everything=True)
+    assert restored == len(rejected) - 2 and len(fs) == len(before) and not fs.rejected
+    consistent(fs)
+    assert sorted(faces_by_key(fs)) == sorted(images)
 
 
 def test_near_duplicates_rejects_only_close_faces(pair_1, tmp_path):

@@ -3,14 +3,15 @@ reads or writes it; train and convert load facesets through `FaceSet.open`.
 
 A faceset folder:
     faces/NNNNNN.png      aligned faces, RGB, size x size
-    rejected/NNNNNN.png   faces set aside by `extract --only` or `faceset filter` (never deleted)
+    rejected/NNNNNN.png   faces set aside by `extract --only` or `faceset filter` (never deleted; `faceset
+                          restore` moves them back)
     alignments.json       format name, integer version, size, centering, sources, one entry per face
                           (rejected faces listed too)
     alignments.npz        bulk arrays; row i belongs to entry i (`rejected_*` arrays to the rejected entries)
     contact_sheet.png     sample faces of the last extract (written by kaokae.extract)
 
 Every change is crash-safe. A new faceset is written in a hidden folder beside its destination and renamed
-into place. A change to an existing one (append, sort, filter) is first staged complete in `.pending/` and
+into place. A change to an existing one (append, sort, filter, restore) is first staged complete in `.pending/` and
 then applied by steps that can be replayed, so a kill at any moment leaves either the old faceset or the new
 one. Reading never writes: a change that was interrupted is finished by the next writer (under the lock) or by
 `kaokae faceset repair`; until then readers refuse the faceset in one line. An flock on the folder keeps readers
@@ -369,6 +370,30 @@ class FaceSet:
             taken.add(entry.file)
             moves.append((old, entry.file))
         changed = dataclasses.replace(self.alignments, kept=kept, rejected=self.alignments.rejected + newly_rejected)
+        _commit_in_place(self.path, changed, moves)
+        return FaceSet.open(self.path)
+
+    def restore(self, rows) -> "FaceSet":
+        """Move rejected faces `rows` (indices into `rejected`) back into faces/, after the kept faces, keeping
+        their names where faces/ has no such file. The undo of a filter."""
+        rows = sorted({int(i) for i in rows})
+        if any(not 0 <= i < len(self.rejected) for i in rows):
+            raise ValueError("a row is not a rejected face")
+        restored = self.alignments.rejected.take(rows)
+        chosen = set(rows)
+        still = self.alignments.rejected.take([i for i in range(len(self.rejected)) if i not in chosen])
+        taken = {e.file for e in self.entries}
+        next_number = _next_number(self.entries + self.rejected)
+        moves: list[tuple[str, str]] = []
+        for entry in restored.entries:
+            entry.reason = None
+            old, entry.file = entry.file, f"faces/{Path(entry.file).name}"
+            if entry.file in taken:
+                entry.file = f"faces/{next_number:06d}.png"
+                next_number += 1
+            taken.add(entry.file)
+            moves.append((old, entry.file))
+        changed = dataclasses.replace(self.alignments, kept=self.kept + restored, rejected=still)
         _commit_in_place(self.path, changed, moves)
         return FaceSet.open(self.path)
 

@@ -1,4 +1,4 @@
-"""`kaokae extract` (media -> faceset) and `kaokae faceset info|sort|filter|repair`."""
+"""`kaokae extract` (media -> faceset) and `kaokae faceset info|sort|filter|restore|repair`."""
 
 import argparse
 from pathlib import Path
@@ -9,6 +9,7 @@ from kaokae.extract.options import (
     FacesetInfoOptions,
     FilterOptions,
     RepairOptions,
+    RestoreOptions,
     SortOptions,
 )
 from kaokae.options import from_args
@@ -45,12 +46,17 @@ def register(subparsers) -> None:
          "Reorder the faces and rename them faces/000000.png... in the new order."),
         ("filter", FilterOptions, run_filter, "move blurry, wrong-person or near-duplicate faces into rejected/",
          "Move faces that match any criterion into rejected/ (nothing is deleted) and update the alignments."),
+        ("restore", RestoreOptions, run_restore, "move rejected faces back into the faceset",
+         "Move the named faces of rejected/ (or --all of them) back into faces/, after the kept faces, with "
+         "their alignments: the undo of `faceset filter`."),
         ("repair", RepairOptions, run_repair, "finish or drop a change to the faceset that a killed kaokae left",
          "Finish a sort, filter or append that was interrupted after it was committed (or drop one interrupted "
          "before), under the faceset's lock. Reading a faceset never does this itself: until it is repaired, "
          "commands that read it refuse it. Writers (extract --append, sort, filter) repair first on their own.")):
         p = actions.add_parser(name, help=short, description=description)
         p.add_argument("faceset", type=Path, metavar="FACESET", help="faceset folder")
+        if name == "restore":
+            p.add_argument("names", nargs="*", metavar="NAME", help="rejected faces to restore, e.g. 000012.png")
         add_options(p, f"faceset {name}", cls, config=False)
         add_quiet(p)
         p.set_defaults(run=run)
@@ -88,6 +94,15 @@ def run_filter(args: argparse.Namespace) -> int:
     fs, counts = filter_faceset(args.faceset, o.blur_below, o.not_like, o.threshold, o.near_duplicates)
     moved = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items())) or "none"
     info(f"moved {sum(counts.values())} faces into rejected/ ({moved}); {len(fs)} faces left in {fs.path}")
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from kaokae.extract import restore_faceset
+
+    o = from_args(RestoreOptions, args)
+    fs, restored = restore_faceset(args.faceset, args.names, o.everything)
+    info(f"restored {restored} faces from rejected/; {len(fs)} faces, {len(fs.rejected)} rejected in {fs.path}")
     return 0
 
 

@@ -1,9 +1,9 @@
-"""media -> faceset (`extract`), and the faceset tools (info, sort, filter, contact sheet)."""
+"""media -> faceset (`extract`), and the faceset tools (info, sort, filter, restore, contact sheet)."""
 
-from kaokae.extract.tools import FaceSetSummary, faceset_info, filter_faceset, sort_faceset
+from kaokae.extract.tools import FaceSetSummary, faceset_info, filter_faceset, restore_faceset, sort_faceset
 
 __all__ = ["ExtractOptions", "ExtractResult", "extract", "FaceSetSummary", "faceset_info", "filter_faceset",
-           "sort_faceset"]
+           "restore_faceset", "sort_faceset"]
 
 
 def __getattr__(name: str):

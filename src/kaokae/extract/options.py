@@ -70,6 +70,11 @@ class FilterOptions:
 
 
 @dataclass
+class RestoreOptions:
+    everything: bool = option(False, "restore every rejected face (instead of naming them)", flag="--all")
+
+
+@dataclass
 class RepairOptions:
     """`faceset repair` takes only the faceset folder: an options type all the same, so that every command's
     options come from one place (and a later option has its home)."""

@@ -1,7 +1,8 @@
-"""Faceset tools: `info` (counts and a yaw/pitch coverage plot), `sort` and `filter`.
+"""Faceset tools: `info` (counts and a yaw/pitch coverage plot), `sort`, `filter` and `restore`.
 
-Sorting renames the faces into the new order; filtering moves faces into rejected/. Both go through
-`FaceSet.rearrange`, which keeps files and alignments consistent and is safe to interrupt. Nothing is deleted.
+Sorting renames the faces into the new order; filtering moves faces into rejected/ and restoring moves them back.
+They go through `FaceSet.rearrange` and `FaceSet.restore`, which keep files and alignments consistent and are safe
+to interrupt. Nothing is deleted.
 """
 
 import os
@@ -178,6 +179,26 @@ def filter_faceset(path: str | Path, blur_below: float | None = None, not_like: 
     if reject:
         fs = fs.rearrange(order, reject)
     return fs, counts
+
+
+def restore_faceset(path: str | Path, names: list[str] = (), everything: bool = False) -> tuple[FaceSet, int]:
+    """Move rejected faces back into faces/ (after the kept ones): those named (`000012.png` or
+    `rejected/000012.png`), or every one with `everything`. Returns the faceset and how many were restored."""
+    if bool(names) == everything:
+        raise KaokaeError("name the rejected faces to restore, or give --all (one of the two)")
+    fs = FaceSet.open(path, repair=True)
+    rows = {f"rejected/{Path(e.file).name}": i for i, e in enumerate(fs.rejected)}
+    chosen = []
+    for name in names:
+        key = f"rejected/{Path(str(name)).name}"
+        if key not in rows or str(name) not in (key, Path(key).name):
+            raise KaokaeError(f"{name}: no such rejected face in {fs.path} (see its rejected/ folder)")
+        chosen.append(rows[key])
+    if everything:
+        chosen = list(range(len(fs.rejected)))
+    if not chosen:
+        return fs, 0
+    return fs.restore(chosen), len(set(chosen))
 
 
 def thumbnails(fs: FaceSet, indices: list[int]) -> np.ndarray:
