@@ -1,7 +1,8 @@
 """`kaokae ui` in a real headless Chromium (Debian's `chromium`, driven by Playwright's Python package with that
-binary; no browser download). One workspace for the whole module, in order: upload, extract two real clips, train a
-tiny model, scrub and tune the convert preview, render, cancel, restart the server, and every file endpoint refusing
-paths outside the workspace. Screenshots of each page go to KAOKAE_UI_SCREENSHOTS (default: a temporary folder),
+binary; no browser download). One workspace for the whole module, in order: upload, extract two real clips, sort,
+filter and restore faces, train a tiny model, scrub and tune the convert preview, render and play the result, cancel,
+the people of a video mapped to models (convert) and photos (classic swap), evaluate, restart the server, and every
+file endpoint refusing paths outside the workspace. Screenshots of each page go to KAOKAE_UI_SCREENSHOTS (default: a temporary folder),
 printed at the start."""
 
 import http.client
@@ -24,6 +25,10 @@ CHROMIUM = os.environ.get("KAOKAE_CHROMIUM") or next(
      if p and Path(p).is_file()), None)
 CLIP_A = "video_retalking/examples/face/5.mp4"
 CLIP_B = "video_retalking/examples/face/3.mp4"
+KNN = "face_recognition/examples/knn_examples/"
+GROUP = KNN + "test/obama_and_biden.jpg"  # three people: Biden, Obama and a girl
+KIT, ROSE = KNN + "train/kit_harington/john1.jpeg", KNN + "train/rose_leslie/img1.jpg"  # new faces for two of them
+IMAGE = re.compile(r"\.(png|jpe?g|webp|bmp|tiff?)$", re.I)
 TIMEOUT_MS = 120_000
 
 
@@ -182,6 +187,48 @@ def test_extract_shows_contact_sheet(env):
     expect(page.locator("#extract-error")).to_have_text("kaokae: error: --every must be 1 or more, not 0")
 
 
+def test_extract_sort_filter_and_restore(env):
+    from kaokae.faceset import FaceSet
+
+    page, faceset = env["page"], env["workspace"] / "facesets/a"
+    total = len(FaceSet.open(faceset))
+    _open(env, "extract")
+    page.select_option("#faceset-pick", "facesets/a")
+    page.click("#faceset-show")
+    expect(page.locator("#rejected-count")).to_have_text("0")
+    page.select_option("#faceset-sort-file-faceset", "facesets/a")
+    page.select_option("#faceset-sort-opt-by", "blur")
+    _run(env, "faceset sort")
+    _wait_job(env, "faceset sort")
+    blur = FaceSet.open(faceset).blur
+    assert list(blur) == sorted(blur, reverse=True)
+    # every face blurrier than the sharpest third: they land in the gallery of rejected faces
+    cut = float(blur[len(blur) // 3])
+    page.select_option("#faceset-filter-file-faceset", "facesets/a")
+    page.fill("#faceset-filter-opt-blur_below", str(cut))
+    _run(env, "faceset filter")
+    _wait_job(env, "faceset filter")
+    rejected = int((blur < cut).sum())
+    assert rejected >= 3
+    expect(page.locator("#rejected-count")).to_have_text(str(rejected))
+    expect(page.locator("#extract-rejected input[type=checkbox]")).to_have_count(rejected)
+    boxes = page.locator("#extract-rejected input[type=checkbox]")
+    chosen = [boxes.nth(0).get_attribute("value"), boxes.nth(1).get_attribute("value")]
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    _shot(env, "2b-extract-rejected")
+    page.click("#restore-chosen")
+    expect(page.locator("#restore-status")).to_have_text(f"restored 2 faces: {total - rejected + 2} faces, "
+                                                         f"{rejected - 2} rejected")
+    expect(page.locator("#rejected-count")).to_have_text(str(rejected - 2))
+    fs = FaceSet.open(faceset)
+    assert len(fs) == total - rejected + 2 and {e.file for e in fs.entries[-2:]} == {f"faces/{n}" for n in chosen}
+    assert sorted(p.name for p in (faceset / "faces").iterdir()) == sorted(e.file[6:] for e in fs.entries)
+    page.click("#restore-all")
+    expect(page.locator("#rejected-count")).to_have_text("0")
+    assert len(FaceSet.open(faceset)) == total and not list((faceset / "rejected").iterdir())
+
+
 def _image_bytes(env, selector: str) -> bytes:
     src = env["page"].get_attribute(selector, "src")
     return env["page"].request.get(env["server"].url.rstrip("/") + src).body()
@@ -250,6 +297,21 @@ def test_convert_render_is_labelled(env):
     output = env["workspace"] / "outputs/short_swapped.mp4"
     verified = subprocess.run([sys.executable, "-m", "kaokae", "verify", str(output)], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # the H.264 MP4 plays in the page: decoded (readyState >= 2, HAVE_CURRENT_DATA) and its clock runs
+    played = page.evaluate("""async () => {
+        const v = document.querySelector('#convert-video');
+        v.muted = true;
+        if (v.readyState < 2) await new Promise((resolve, reject) => {
+            v.addEventListener('loadeddata', resolve, {once: true});
+            v.addEventListener('error', () => reject(new Error('media error ' + v.error.code)), {once: true});
+            setTimeout(() => reject(new Error('not loaded, readyState ' + v.readyState)), 30000);
+        });
+        const ready = v.readyState, before = v.currentTime;
+        await v.play();
+        await new Promise(resolve => setTimeout(resolve, 300));
+        return {ready, before, after: v.currentTime, ended: v.ended, duration: v.duration};
+    }""")
+    assert played["ready"] >= 2 and (played["after"] > played["before"] or played["ended"]), played
     _shot(env, "5-convert-rendered")
     page.click("#tab-verify")
     page.select_option("#verify-pick", "outputs/short_swapped.mp4")
@@ -274,6 +336,90 @@ def test_cancel_leaves_no_partial_output(env):
     outputs = sorted(p.name for p in (env["workspace"] / "outputs").iterdir())
     assert outputs == ["short_swapped.mp4"], f"a cancelled convert left {outputs}"
     _shot(env, "7-jobs-cancelled")
+
+
+def _job(env, job_id: str) -> dict:
+    return next(j for j in json.loads(env["server"].get("/api/jobs")[1])["jobs"] if j["id"] == int(job_id))
+
+
+def test_convert_people_are_mapped_to_models(env):
+    page = env["page"]
+    _open(env, "convert")
+    page.select_option("#convert-file-input", "media/short.mp4")
+    page.select_option("#convert-file-model", "models/tiny")
+    expect(page.locator("#convert-people-find")).to_be_visible()  # nobody searched this video yet
+    page.click("#convert-people-find")
+    _wait_job(env, "people")
+    expect(page.locator("#convert-people-list figure")).to_have_count(1)  # one woman speaks in this clip
+    expect(page.locator("#convert-people-status")).to_have_text("1 found")
+    page.select_option("#convert-map-person_01", "models/tiny")
+    page.wait_for_function("(document.querySelector('#convert-preview').dataset.map || '')"
+                           ".includes('people/media_short_mp4/person_01.png=models/tiny')")
+    _shot(env, "10-convert-people")
+    page.fill("#convert-file-output", "short_mapped.mp4")
+    job = _job(env, _run(env, "convert"))
+    assert job["argv"][job["argv"].index("--map") + 1] == "people/media_short_mp4/person_01.png=models/tiny"
+    assert "-m" not in job["argv"]  # the map replaces the one model for everyone
+    _wait_job(env, "convert", states=("done", "cancelled"), count=3)
+    job = _job(env, job["id"])
+    assert job["state"] == "done" and re.search(r"person_01\.png -> tiny: [1-9]", "\n".join(job["log_tail"])), job
+    verified = subprocess.run([sys.executable, "-m", "kaokae", "verify", str(env["workspace"] / "outputs/short_mapped.mp4")],
+                              capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_swap_offers_photos_maps_people_and_renders(env):
+    page = env["page"]
+    _open(env, "media")
+    page.set_input_files("#upload", [str(data_file(p)) for p in (GROUP, KIT, ROSE)])
+    expect(page.locator("#media-list li", has_text="media/img1.jpg")).to_be_visible()
+    page.click("#tab-swap")
+    sources = page.eval_on_selector_all("#swap-file-source option", "options => options.map(o => o.value)")
+    assert sources and all(IMAGE.search(s) for s in sources), sources  # photos only, no video
+    assert "media/obama_and_biden.jpg" in sources and "media/5.mp4" not in sources
+    page.select_option("#swap-file-target", "media/obama_and_biden.jpg")
+    page.select_option("#swap-file-source", "media/john1.jpeg")
+    page.wait_for_function("document.querySelector('#swap-preview').dataset.frame === '0' && "
+                           "document.querySelector('#swap-preview').naturalWidth > 0")
+    assert page.inner_text("#swap-preview-error") == ""
+    _shot(env, "11-swap-preview")
+    # the people of the photo, and a photo each for two of them: the third keeps their face
+    page.click("#swap-people-find")
+    _wait_job(env, "people", count=2)
+    expect(page.locator("#swap-people-list figure")).to_have_count(3)
+    page.select_option("#swap-map-person_01", "media/john1.jpeg")
+    page.select_option("#swap-map-person_02", "media/img1.jpg")
+    page.wait_for_function("(document.querySelector('#swap-preview').dataset.map || '').split(' ').length === 2")
+    _shot(env, "12-swap-people")
+    page.fill("#swap-file-output", "group_mapped.png")
+    job = _job(env, _run(env, "swap"))
+    assert job["argv"].count("--map") == 2 and "--source" not in job["argv"]
+    ended = _wait_job(env, "swap")
+    summary = "\n".join(ended[0]["log_tail"])
+    assert "person_01.png -> john1.jpeg: 1" in summary and "person_02.png -> img1.jpg: 1" in summary, summary
+    assert "1 matched nobody" in summary, summary
+    expect(page.locator("#swap-result")).to_have_attribute("data-output", "outputs/group_mapped.png")
+    page.wait_for_function("document.querySelector('#swap-result').naturalWidth > 0")
+    verified = subprocess.run([sys.executable, "-m", "kaokae", "verify", str(env["workspace"] / "outputs/group_mapped.png")],
+                              capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    _shot(env, "13-swap-rendered")
+
+
+def test_evaluate_shows_its_table_and_figure(env):
+    page = env["page"]
+    _open(env, "evaluate")
+    page.select_option("#evaluate-file-model", "models/tiny")
+    page.select_option("#evaluate-file-source", "media/short.mp4")
+    page.select_option("#evaluate-file-target", "facesets/b")
+    page.fill("#evaluate-opt-frames", "4")
+    page.uncheck("#evaluate-opt-reference_row")
+    _run(env, "evaluate")
+    _wait_job(env, "evaluate")
+    expect(page.locator("#evaluate-table")).to_contain_text("| ")  # the Markdown table the CLI prints
+    page.wait_for_function("document.querySelector('#evaluate-figure').naturalWidth > 0")
+    assert not page.locator("#evaluate-figure").is_hidden()
+    _shot(env, "14-evaluate")
 
 
 def test_restart_keeps_the_job_list(env):

@@ -25,6 +25,8 @@ def _other_value(e: opts.Entry):
         return next((c for c in allowed if c != e.default), None)
     if e.kind is Path:
         return Path("some/file.png")
+    if e.kind is list and o.parse is not None:  # --map: one flag per person, each person's text parsed
+        return [o.parse("a.jpg=models/x"), o.parse("b1.png,b2.png=models/y")]
     if e.kind is list:
         return [Path("a.jpg"), Path("b.jpg")]
     if e.kind in (int, float):

@@ -51,6 +51,10 @@ class MapEntry:
     def key(self) -> str:
         return ",".join(str(p) for p in self.references)
 
+    def __str__(self) -> str:
+        """The command line's `REFS=TARGET` (what `parse_map_value` reads back)."""
+        return f"{self.key}={','.join(str(p) for p in self.targets)}"
+
 
 PersonMap = list[MapEntry]
 

@@ -21,12 +21,15 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from kaokae.errors import KaokaeError
+from kaokae.extract.person_map import MapEntry
 from kaokae.ui import forms
 from kaokae.ui.jobs import JobRunner
 from kaokae.ui.preview import Previewer
 from kaokae.ui.workspace import MAX_UPLOAD_BYTES, STATE, OutsideWorkspace, Workspace
 
 STATIC = Path(__file__).parent / "static"
+NEW_KINDS = {"new faceset": "faceset", "new people": "people"}  # else a new output file
+MAPPED_FILES = (("convert", "model"), ("swap", "source"))  # files a --map replaces
 PAGES = ("media", "extract", "train", "convert", "swap", "evaluate", "verify", "jobs")
 
 
@@ -141,20 +144,35 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
             out[f"{key}_mtime"] = image.stat().st_mtime_ns if image.is_file() else None
         return out
 
-    def _files(command: forms.Command, given: dict) -> tuple[list[str], list[str]]:
+    def option_paths_inside(options):
+        """Paths among the options (and the references and targets of a --map) are workspace names too; returns the
+        options with those paths in the workspace (for the previews, which run here, not in the workspace)."""
+        def resolved(v, flag: str):
+            if isinstance(v, MapEntry):
+                return MapEntry(tuple(ws.path(str(p), flag) for p in v.references),
+                                tuple(ws.path(str(p), flag) for p in v.targets))
+            return ws.path(str(v), flag) if isinstance(v, Path) else v
+
+        values = {}
+        for e in forms.opts.entries(type(options)):
+            flag, value = f"--{forms.opts.flag_name(e.name)}", forms.opts.get(options, e)
+            values[e.name] = [resolved(v, flag) for v in value] if isinstance(value, list) else resolved(value, flag)
+        return forms.opts.build(type(options), values)
+
+    def _files(command: forms.Command, given: dict, mapped: bool = False) -> tuple[list[str], list[str]]:
         """The command line's file arguments from the page's choices, and the job's outputs."""
         args, outputs = [], []
         for name, flag, kind, several in command.files:
             value = given.get(name)
             values = value if isinstance(value, list) else ([] if value in (None, "") else [value])
             if not values:
-                if command.name == "evaluate" and name == "target":
+                if (command.name, name) in (("evaluate", "target"), *(MAPPED_FILES if mapped else ())):
                     continue
                 raise KaokaeError(f"choose the {name.replace('_', ' ')}")
             if not several and len(values) > 1:
                 raise KaokaeError(f"choose one {name.replace('_', ' ')}")
             if kind.startswith("new "):
-                names = [ws.new_name("faceset" if kind == "new faceset" else "output", v) for v in values]
+                names = [ws.new_name(NEW_KINDS.get(kind, "output"), v) for v in values]
                 outputs += names
             elif kind == "model" and command.name == "train":
                 names = [ws.new_name("model", v) if "/" not in str(v) else ws.relative(ws.path(v, name))
@@ -179,12 +197,8 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
             for key in ("json", "png"):
                 raw[key] = ws.relative(ws.path(raw[key], key)) if "/" in raw[key] else raw[key]
         options = forms.parse(command.options, raw)
-        for e in forms.opts.entries(command.options):  # paths among the options are workspace names too
-            value = forms.opts.get(options, e)
-            for v in (value if isinstance(value, list) else [value]):
-                if isinstance(v, Path):
-                    ws.path(str(v), f"--{forms.opts.flag_name(e.name)}")
-        args, outputs = _files(command, data.get("files") or {})
+        option_paths_inside(options)
+        args, outputs = _files(command, data.get("files") or {}, bool(getattr(options, "map", None)))
         if command.name == "evaluate":
             outputs += [str(options.json), str(options.png)]
         job = runner.submit(command.name, [*command.name.split(), *args, *forms.argv(options)], outputs)
@@ -208,27 +222,51 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
         path = runner.log_path(job_id)
         return FileResponse(path, media_type="text/plain") if path.is_file() else Response("", media_type="text/plain")
 
-    async def preview_convert(request: Request):
-        from kaokae.convert.options import ConvertOptions
-
+    async def preview(request: Request):
+        """One frame of a convert or a classic swap with the page's options (the same for both pages)."""
+        kind = request.path_params["kind"]
+        if kind not in ("convert", "swap"):
+            raise KaokaeError(f"there is no preview of {kind!r}")
         data = await body(request)
-        options = forms.parse(ConvertOptions, dict(data.get("options") or {}))
-        video = ws.existing(data.get("input"), "input")
-        model_dir = ws.existing(data.get("model"), "model")
+        options = option_paths_inside(forms.parse(commands[kind].options, dict(data.get("options") or {})))
+        frame = data.get("frame", 0)
+        if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+            raise KaokaeError(f"frame must be a frame number, not {frame!r}")
+        if kind == "convert":
+            model = data.get("model")
+            files = (ws.existing(data.get("input"), "input"),
+                     ws.existing(model, "model") if model or not options.map else None)
+        else:
+            sources = data.get("source") or []
+            if not isinstance(sources, list):
+                raise KaokaeError("source must be a list of photos")
+            files = ([ws.existing(s, "source") for s in sources], ws.existing(data.get("target"), "target"))
         start = time.perf_counter()
-        path = await run_in_threadpool(previewer.convert, video, model_dir, int(data.get("frame", 0)), options)
+        path = await run_in_threadpool(getattr(previewer, kind), *files, frame, options)
         return {"image": ws.relative(path), "seconds": round(time.perf_counter() - start, 3)}
 
-    async def preview_swap(request: Request):
-        from kaokae.swap.options import SwapOptions
+    async def people(request: Request):
+        """The people `kaokae people` found in a video, when a job of the UI has found them (people/, newer than the
+        video); else where such a job writes them."""
+        video = ws.existing(request.query_params.get("input"), "input")
+        folder = ws.people_folder(ws.relative(video))
+        sheet = ws.root / folder / "contact_sheet.png"
+        found = sheet.is_file() and sheet.stat().st_mtime_ns >= video.stat().st_mtime_ns
+        photos = sorted((ws.root / folder).glob("person_*.png")) if found else []
+        return {"input": ws.relative(video), "folder": folder, "found": found,
+                "contact_sheet": ws.relative(sheet) if found else None,
+                "people": [{"name": p.stem, "photo": ws.relative(p)} for p in photos]}
+
+    async def restore(request: Request):
+        from kaokae.extract import restore_faceset
 
         data = await body(request)
-        options = forms.parse(SwapOptions, dict(data.get("options") or {}))
-        sources = [ws.existing(s, "source") for s in (data.get("source") or [])]
-        target = ws.existing(data.get("target"), "target")
-        start = time.perf_counter()
-        path = await run_in_threadpool(previewer.swap, sources, target, int(data.get("frame", 0)), options)
-        return {"image": ws.relative(path), "seconds": round(time.perf_counter() - start, 3)}
+        path = ws.existing(data.get("path"), "faceset")
+        names = data.get("names") or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise KaokaeError("names must be a list of rejected face names")
+        fs, restored = await run_in_threadpool(restore_faceset, path, names, bool(data.get("all")))
+        return {"path": ws.relative(path), "restored": restored, "faces": len(fs), "rejected": len(fs.rejected)}
 
     async def verify(request: Request):
         from kaokae.provenance.verify import format_report
@@ -253,8 +291,9 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
         Route("/api/jobs", api(submit), methods=["POST"]),
         Route("/api/jobs/{id}/cancel", api(cancel), methods=["POST"]),
         Route("/api/jobs/{id}/log", api(job_log)),
-        Route("/api/preview/convert", api(preview_convert), methods=["POST"]),
-        Route("/api/preview/swap", api(preview_swap), methods=["POST"]),
+        Route("/api/preview/{kind}", api(preview), methods=["POST"]),
+        Route("/api/people", api(people)),
+        Route("/api/faceset/restore", api(restore), methods=["POST"]),
         Route("/api/verify", api(verify), methods=["POST"]),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] if allowed_hosts else []

@@ -22,7 +22,7 @@ class Command:
 def commands() -> dict[str, Command]:
     from kaokae.convert.options import ConvertOptions
     from kaokae.evaluate.options import EvaluateOptions
-    from kaokae.extract.options import ExtractOptions, FilterOptions, SortOptions
+    from kaokae.extract.options import ExtractOptions, FilterOptions, PeopleOptions, SortOptions
     from kaokae.swap.options import SwapOptions
     from kaokae.train.options import TrainOptions
 
@@ -32,8 +32,9 @@ def commands() -> dict[str, Command]:
                                         ("model_dir", "-m", "model", False))),
         Command("convert", ConvertOptions, (("input", None, "media", False), ("model", "-m", "model", False),
                                             ("output", "-o", "new media", False))),
-        Command("swap", SwapOptions, (("source", "--source", "media", True), ("target", "--target", "media", False),
+        Command("swap", SwapOptions, (("source", "--source", "image", True), ("target", "--target", "media", False),
                                       ("output", "-o", "new media", False))),
+        Command("people", PeopleOptions, (("input", None, "media", False), ("output", "-o", "new people", False))),
         Command("faceset sort", SortOptions, (("faceset", None, "faceset", False),)),
         Command("faceset filter", FilterOptions, (("faceset", None, "faceset", False),)),
         Command("evaluate", EvaluateOptions, (("model", "--model", "model", False),
@@ -98,8 +99,8 @@ def _value(e: Entry, value):
         if e.kind is Path:
             return Path(str(value))
         if e.kind is list:
-            items = value if isinstance(value, list) else str(value).split()
-            return [Path(str(v)) for v in items if str(v)]
+            items = [str(v) for v in (value if isinstance(value, list) else str(value).split()) if str(v)]
+            return [e.option.parse(v) for v in items] if e.option.parse else [Path(v) for v in items]
     except ValueError:
         return value  # check() names the option and the value
     return value
@@ -118,6 +119,9 @@ def argv(options_obj) -> list[str]:
             out += [flag for flag, const, _ in o.consts if const == value][:1]
         elif e.kind is bool:
             out.append(o.flag or (f"--no-{opts.flag_name(e.name)}" if e.default else f"--{opts.flag_name(e.name)}"))
+        elif e.kind is list and o.parse is not None:  # one flag per item (--map A=B --map C=D)
+            for item in value:
+                out += [o.flag or f"--{opts.flag_name(e.name)}", str(item)]
         elif e.kind is list:
             out += [o.flag or f"--{opts.flag_name(e.name)}", *map(str, value)]
         else:

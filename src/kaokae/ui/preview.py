@@ -72,27 +72,47 @@ class Previewer:
         key = (detect.detector, detect.max_faces, detect.min_size, detect.min_score)
         return self.finders.get_or_make(key, detect.finder)
 
-    def convert(self, video: Path, model_dir: Path, index: int, options: ConvertOptions) -> Path:
-        """The preview sheet row of frame `index` of `video` converted with `model_dir` and `options`, labelled."""
-        from kaokae.convert.model import open_model
+    def convert(self, video: Path, model_dir: Path | None, index: int, options: ConvertOptions) -> Path:
+        """The preview sheet row of frame `index` of `video` converted with `model_dir` (or each person's model of
+        `options.map`) and `options`, labelled."""
         from kaokae.convert.pipeline import Converter, check_options
 
         check_options(options)
+        if (model_dir is None) == (not options.map):
+            raise KaokaeError("choose a model, or a model for at least one person")
         with self.lock:
-            key = (str(model_dir), _version(model_dir), options.direction, options.device, options.precision,
-                   options.runtime)
-            model = self.models.get_or_make(key, lambda: open_model(model_dir, options.direction, options.device,
-                                                                    options.precision, options.runtime))
+            models = [self._model(m, options) for m in ([model_dir] if model_dir else
+                                                         [e.targets[0] for e in options.map])]
             frame = self.frame(video, index)
-            faces = self._faces(video, frame, model, options)
-            converter = Converter(model, options)
+            faces = self._faces(video, frame, models[0], options)
+            converter = Converter(models, options, self._matcher(options, self._finder(options.detect)))
             frames = converter.run([frame], lambda _: faces, {frame.index})
             try:
                 swapped = next(frames)
             finally:
                 frames.close()
-            labeller = self._convert_labeller(model, options)
+            labeller = self._convert_labeller(models[0], options)
             return self._sheet(frame.image, swapped.image, swapped.alpha, labeller)
+
+    def _model(self, model_dir: Path, options: ConvertOptions):
+        from kaokae.convert.model import open_model
+
+        key = (str(model_dir), _version(model_dir), options.direction, options.device, options.precision,
+               options.runtime)
+        return self.models.get_or_make(key, lambda: open_model(model_dir, options.direction, options.device,
+                                                                options.precision, options.runtime))
+
+    def _matcher(self, options, finder):
+        """Whose faces change, as the commands decide it (--only, --map); None: every face. Kept between calls, its
+        references embedded once (the preview's faces have no track, so each is judged afresh)."""
+        from kaokae.extract.person_map import person_matcher
+        from kaokae.faces.identity import PersonFilter
+
+        if not options.only and not options.map:
+            return None
+        key = ("matcher", tuple(map(str, options.only)), tuple(map(str, options.map)), options.threshold)
+        return self.faces.get_or_make(key, lambda: PersonFilter(options.only, finder, options.threshold)
+                                      if options.only else person_matcher(options.map, finder, options.threshold))
 
     def _faces(self, video: Path, frame: Frame, model, options: ConvertOptions) -> list[FoundFace]:
         """Where the faces are on this frame, as convert finds them: the stored alignments of this input when given
@@ -113,34 +133,43 @@ class Previewer:
         return self.faces.get_or_make(key, detect)
 
     def swap(self, sources: list[Path], target: Path, index: int, options) -> Path:
-        """The preview sheet row of frame `index` of `target` with the classic swap of `sources`' face."""
+        """The preview sheet row of frame `index` of `target` with the classic swap of `sources`' face (or each
+        person's photos of `options.map`)."""
         from kaokae.options import check
         from kaokae.swap.swapper import FaceSwapper, SwapSettings, load_sources
 
         check(options)
-        if not sources:
-            raise KaokaeError("give at least one source photo")
+        if not sources and not options.map:
+            raise KaokaeError("give at least one source photo, or a photo for at least one person")
         with self.lock:
             finder = self._finder(options)
-            key = ("sources", tuple(map(str, sources)), dataclasses.astuple(options))
-            loaded = self.faces.get_or_make(key, lambda: load_sources(list(sources), finder))
+            people = [list(sources)] if sources else [list(e.targets) for e in options.map]
             settings = SwapSettings(blend=options.blend, colour=options.colour, erode=options.erode,
                                     feather=options.feather)
-            swapper = FaceSwapper(loaded, settings, smooth_colour=False)
+            swappers = []
+            for photos in people:
+                key = ("sources", tuple(map(str, photos)), options.detector, options.max_faces, options.min_size,
+                       options.min_score)
+                loaded = self.faces.get_or_make(key, lambda photos=photos: load_sources(photos, finder))
+                swappers.append(FaceSwapper(loaded, settings, smooth_colour=False))
+            matcher = self._matcher(options, finder)
             frame = self.frame(target, index)
             found = self.faces.get_or_make(("swap", str(target), index), lambda: finder.find(frame.image))
             image = frame.image.copy()
             for face in found:
-                swapper.swap(image, face.landmarks)
+                person = matcher.match(frame.image, face, None, index).person if matcher else 0
+                if person is not None:
+                    swappers[person].swap(image, face.landmarks)
             alpha = (np.abs(image.astype(np.int16) - frame.image).max(axis=2) > 0).astype(np.float32)
-            return self._sheet(frame.image, image, alpha, self._labeller("kaokae swap", sources[0], options))
+            return self._sheet(frame.image, image, alpha, self._labeller("kaokae swap", people[0][0], options))
 
     def _convert_labeller(self, model, options: ConvertOptions) -> Labeller:
         """The label `kaokae convert` gives its outputs with this model (the same model id and names)."""
+        from kaokae.convert.model import label_model_id
         from kaokae.train.card import model_names
 
         card = getattr(model, "card", {})
-        model_id = getattr(getattr(model, "contract", None), "model_id", None) or file_sha256(model.weights)
+        model_id = label_model_id(model)
         names = model_names(card, card.get("direction", options.direction))
         key = ("kaokae convert", model_id, options.watermark, str(names))
         return self.labellers.get_or_make(key, lambda: Labeller("kaokae convert", model_id=model_id,

@@ -11,9 +11,10 @@ from kaokae.errors import KaokaeError
 
 MAX_UPLOAD_BYTES = 2 * 1024**3
 STATE = ".kaokae-ui"  # the job database, job logs and the upload temporary folder
-FOLDERS = {"media": "media", "faceset": "facesets", "model": "models", "output": "outputs", "evaluation": "evaluations"}
-MEDIA_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".png", ".jpg", ".jpeg", ".webp", ".bmp",
-                  ".tif", ".tiff"}
+FOLDERS = {"media": "media", "faceset": "facesets", "model": "models", "output": "outputs", "evaluation": "evaluations",
+           "people": "people"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+MEDIA_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", *IMAGE_SUFFIXES}
 
 
 class OutsideWorkspace(KaokaeError):
@@ -69,19 +70,27 @@ class Workspace:
         return Path(os.path.realpath(path)).relative_to(self.root).as_posix()
 
     def listing(self) -> dict[str, list[str]]:
-        """The workspace's media files, facesets, models and outputs, as workspace-relative names."""
-        found: dict[str, list[str]] = {"media": [], "faceset": [], "model": [], "output": []}
+        """The workspace's media files, facesets, models and outputs, as workspace-relative names; `image`: the
+        still images among media and outputs (what a classic swap takes as its source)."""
+        found: dict[str, list[str]] = {"media": [], "faceset": [], "model": [], "output": [], "image": []}
         for path in sorted(self.root.rglob("*")):
             rel = path.relative_to(self.root)
-            if rel.parts[0] == STATE or any(p.startswith(".") for p in rel.parts):
-                continue
+            if rel.parts[0] in (STATE, FOLDERS["people"]) or any(p.startswith(".") for p in rel.parts):
+                continue  # people/ holds `kaokae people` results, shown on the convert and swap pages
             if path.is_dir() and (path / "alignments.json").is_file():
                 found["faceset"].append(rel.as_posix())
             elif path.is_dir() and (path / "config.json").is_file() and (path / "latest").is_file():
                 found["model"].append(rel.as_posix())
             elif path.is_file() and path.suffix.lower() in MEDIA_SUFFIXES and not _in_kaokae_folder(path, self.root):
                 (found["output"] if rel.parts[0] == FOLDERS["output"] else found["media"]).append(rel.as_posix())
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    found["image"].append(rel.as_posix())
         return found
+
+    def people_folder(self, video: str) -> str:
+        """Where the UI keeps `kaokae people` of the workspace file `video`: people/ and its name, flattened
+        (media/clip.mp4 -> people/media_clip_mp4)."""
+        return self.new_name("people", re.sub(r"[/.]", "_", str(video)))
 
     def new_name(self, kind: str, name: str) -> str:
         """A workspace-relative name for a new output of `kind` (faceset, model, output) from the user's `name`."""

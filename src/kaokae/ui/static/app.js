@@ -3,7 +3,7 @@
 const $ = (s, root = document) => root.querySelector(s);
 const $$ = (s, root = document) => [...root.querySelectorAll(s)];
 const PAGES = ["media", "extract", "train", "convert", "swap", "evaluate", "verify", "jobs"];
-let FORMS = {}, FILES = {media: [], faceset: [], model: [], output: []};
+let FORMS = {}, FILES = {media: [], faceset: [], model: [], output: [], image: []};
 let JOBS = [];
 const seen = {};  // job id -> last state, to act once when a job ends
 
@@ -172,14 +172,27 @@ function buildForms() {
     }
     if (holder.dataset.preview) {
       const kind = holder.dataset.preview;
+      previewBlock(kind, holder);
       holder.addEventListener("input", () => schedulePreview(kind));
-      holder.addEventListener("change", () => schedulePreview(kind));
+      holder.addEventListener("change", () => { loadPeople(kind); schedulePreview(kind); });
       $(`#${kind}-frame`).addEventListener("input", () => {
         say(`${kind}-frame-number`, $(`#${kind}-frame`).value);
         schedulePreview(kind);
       });
     }
   }
+}
+
+function previewBlock(kind, holder) {
+  // one block (people, frame slider, preview, result video) for each page with a preview; ids get the page's name
+  const block = $("#preview-block").content.cloneNode(true);
+  for (const e of $$("[data-id]", block)) { e.id = `${kind}-${e.dataset.id}`; e.removeAttribute("data-id"); }
+  holder.after(block);
+  $(`#${kind}-preview`).alt = holder.dataset.shows;
+  say(`${kind}-preview-caption`, holder.dataset.shows);
+  say(`${kind}-people-what`, holder.dataset.target);
+  $(`#${kind}-people-find`).onclick = () => findPeople(kind);
+  $(`#${kind}-people-list`).addEventListener("change", () => schedulePreview(kind));
 }
 
 function chosenFiles(holder) {
@@ -190,11 +203,22 @@ function chosenFiles(holder) {
   return files;
 }
 
+// what the page sends for a command: with a model or photo chosen per person, the map replaces the one for all
+function request(command, holder) {
+  const files = chosenFiles(holder), options = optionValues($(".options", holder));
+  const mapped = holder.dataset.preview ? personMap(command) : [];
+  if (mapped.length) {
+    options.map = [...(options.map || []), ...mapped];
+    if (command === "convert") delete files.model; else files.source = [];
+  }
+  return {command, files, options};
+}
+
 async function submit(command, holder) {
   const key = command.replace(" ", "-");
   say(`${key}-error`, "");
   try {
-    const job = await post("/api/jobs", {command, files: chosenFiles(holder), options: optionValues($(".options", holder))});
+    const job = await post("/api/jobs", request(command, holder));
     seen[job.id] = job.state;
     holder.dataset.lastJob = job.id;  // what the job was when made: queued when one of its kind runs
     holder.dataset.lastState = job.state;
@@ -205,7 +229,7 @@ async function submit(command, holder) {
 // ---- files
 
 function fillPickers() {
-  const lists = {media: FILES.media, faceset: FILES.faceset, model: FILES.model,
+  const lists = {media: FILES.media, faceset: FILES.faceset, model: FILES.model, image: FILES.image,
                  any: [...FILES.output, ...FILES.media]};
   for (const select of $$("select.file-choice, select.pick")) {
     const kind = select.dataset.pickKind || select.dataset.kind;
@@ -217,6 +241,7 @@ function fillPickers() {
     select.dispatchEvent(new Event("change", {bubbles: true}));
   }
   $("#model-names").replaceChildren(...FILES.model.map(n => new Option(n, n)));
+  for (const kind of Object.keys(PEOPLE)) drawPeople(kind);
   $("#media-list").replaceChildren(...[...FILES.media, ...FILES.output].map(n => {
     const li = document.createElement("li");
     li.textContent = n;
@@ -266,12 +291,28 @@ async function showFaceset(name) {
     $("#extract-coverage").src = fileUrl(f.coverage, stamp);
     say("rejected-count", String(f.rejected_count));
     $("#extract-rejected").replaceChildren(...f.rejected.map(r => {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = r.split("/").pop();
       const img = document.createElement("img");
       img.src = fileUrl(r);
       img.title = r;
-      return img;
+      label.append(box, img);
+      return label;
     }));
+    $("#faceset-view").dataset.faceset = name;
     say("faceset-error", "");
+  } catch (e) { say("faceset-error", e.message); }
+}
+
+async function restoreFaces(all) {
+  const name = $("#faceset-view").dataset.faceset;
+  const names = $$("#extract-rejected input:checked").map(b => b.value);
+  try {
+    const r = await post("/api/faceset/restore", all ? {path: name, all: true} : {path: name, names});
+    say("restore-status", `restored ${r.restored} faces: ${r.faces} faces, ${r.rejected} rejected`);
+    await showFaceset(name);
   } catch (e) { say("faceset-error", e.message); }
 }
 
@@ -311,9 +352,10 @@ function schedulePreview(kind) {
 async function preview(kind) {
   if (previewBusy[kind]) { previewAgain[kind] = true; return; }
   const holder = $(`.job-form[data-command="${kind}"]`);
-  const files = chosenFiles(holder);
+  const {files, options} = request(kind, holder);
   const video = kind === "convert" ? files.input : files.target;
-  if (!video || (kind === "convert" && !files.model) || (kind === "swap" && !files.source.length)) return;
+  const mapped = options.map && options.map.length;
+  if (!video || (!mapped && ((kind === "convert" && !files.model) || (kind === "swap" && !files.source.length)))) return;
   previewBusy[kind] = true;
   try {
     if (frameCounts[`${kind}:${video}`] === undefined) {
@@ -321,19 +363,78 @@ async function preview(kind) {
       frameCounts[`${kind}:${video}`] = info.frame_count;
       $(`#${kind}-frame`).max = Math.max(0, info.frame_count - 1);
     }
-    const request = {frame: Number($(`#${kind}-frame`).value), options: optionValues($(".options", holder))};
-    if (kind === "convert") Object.assign(request, {input: files.input, model: files.model});
-    else Object.assign(request, {source: files.source, target: files.target});
-    const r = await post(`/api/preview/${kind}`, request);
+    const asked = {frame: Number($(`#${kind}-frame`).value), options, ...files};
+    const r = await post(`/api/preview/${kind}`, asked);
     const img = $(`#${kind}-preview`);
     img.src = fileUrl(r.image, Date.now());
-    img.dataset.frame = request.frame;
+    img.dataset.frame = asked.frame;
+    img.dataset.map = (options.map || []).join(" ");
     img.dataset.seconds = r.seconds;
     say(`${kind}-preview-time`, `preview in ${r.seconds.toFixed(2)} s`);
     say(`${kind}-preview-error`, "");
   } catch (e) { say(`${kind}-preview-error`, e.message); }
   previewBusy[kind] = false;
   if (previewAgain[kind]) { previewAgain[kind] = false; preview(kind); }
+}
+
+// ---- convert and swap: the people of the chosen video (`kaokae people`, run as a job), a model or photo each
+
+const PEOPLE = {};  // page -> what /api/people said for its video
+const videoOf = kind => chosenFiles($(`.job-form[data-command="${kind}"]`))[kind === "convert" ? "input" : "target"];
+
+async function loadPeople(kind, again = false) {
+  const video = videoOf(kind);
+  if (!video || (!again && PEOPLE[kind] && PEOPLE[kind].input === video)) return;
+  try {
+    const found = await call(`/api/people?input=${encodeURIComponent(video)}`);
+    if (videoOf(kind) !== video) return;  // another video was chosen meanwhile
+    PEOPLE[kind] = found;
+    drawPeople(kind);
+    schedulePreview(kind);
+  } catch (e) { say(`${kind}-people-status`, e.message); }
+}
+
+function drawPeople(kind) {
+  const p = PEOPLE[kind];
+  if (!p) return;
+  const job = JOBS.find(j => j.kind === "people" && j.outputs.includes(p.folder));
+  const busy = job && ["queued", "running"].includes(job.state);
+  say(`${kind}-people-status`, busy ? `finding the people (job ${job.id})...` : p.found ? `${p.people.length} found`
+    : job && job.error ? job.error : "");
+  $(`#${kind}-people-find`).hidden = p.found || busy;
+  const chosen = Object.fromEntries($$(`#${kind}-people-list select`).map(s => [s.dataset.photo, s.value]));
+  const targets = kind === "convert" ? FILES.model : FILES.image;
+  $(`#${kind}-people-list`).replaceChildren(...p.people.map(person => {
+    const figure = document.createElement("figure");
+    figure.className = "person";
+    const img = document.createElement("img");
+    img.src = fileUrl(person.photo);
+    img.alt = person.name;
+    const caption = document.createElement("figcaption");
+    caption.textContent = person.name;
+    const select = document.createElement("select");
+    select.id = `${kind}-map-${person.name}`;
+    select.dataset.photo = person.photo;
+    select.append(new Option("(leave as is)", ""), ...targets.map(t => new Option(t, t)));
+    select.value = targets.includes(chosen[person.photo]) ? chosen[person.photo] : "";
+    figure.append(img, caption, select);
+    return figure;
+  }));
+}
+
+function personMap(kind) {
+  return $$(`#${kind}-people-list select`).filter(s => s.value).map(s => `${s.dataset.photo}=${s.value}`);
+}
+
+async function findPeople(kind) {
+  const p = PEOPLE[kind];
+  try {
+    const job = await post("/api/jobs", {command: "people", files: {input: p.input, output: p.folder},
+                                         options: {overwrite: true}});
+    seen[job.id] = job.state;
+    await refreshJobs();
+    drawPeople(kind);
+  } catch (e) { say(`${kind}-people-status`, e.message); }
 }
 
 // ---- verify
@@ -387,12 +488,17 @@ async function cancel(id) {
 
 async function jobEnded(job) {
   await refreshFiles();
+  if (job.kind === "people") for (const kind of Object.keys(PEOPLE)) {
+    if (job.outputs.includes(PEOPLE[kind].folder)) { drawPeople(kind); loadPeople(kind, true); }
+  }
+  if (job.kind.startsWith("faceset ") && !$("#faceset-view").hidden) showFaceset($("#faceset-view").dataset.faceset);
   if (job.state !== "done") return;
   const out = job.outputs[0];
   if (job.kind === "extract") { $("#faceset-pick").value = out; showFaceset(out); }
   if (job.kind === "train") { $("#model-pick").value = out; showModel(out); }
   if (job.kind === "convert" || job.kind === "swap") {
-    const v = $(`#${job.kind}-video`);
+    const still = /\.(png|jpe?g|webp|bmp|tiff?)$/i.test(out);  // an image in, an image out
+    const v = $(`#${job.kind}-${still ? "result" : "video"}`);
     v.src = fileUrl(out, Date.now());
     v.dataset.output = out;
     v.hidden = false;
@@ -435,6 +541,8 @@ async function start() {
   $("#jobs tbody").replaceChildren(...JOBS.map(jobRow));
   $("#upload").onchange = () => upload($("#upload").files);
   $("#faceset-show").onclick = () => showFaceset($("#faceset-pick").value);
+  $("#restore-chosen").onclick = () => restoreFaces(false);
+  $("#restore-all").onclick = () => restoreFaces(true);
   $("#model-show").onclick = () => showModel($("#model-pick").value);
   $("#verify-run").onclick = () => verify($("#verify-pick").value);
   const drop = $("#verify-drop");
