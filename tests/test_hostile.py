@@ -210,6 +210,7 @@ FACESET_READERS = {
     "repair": lambda w: ["faceset", "repair", w / "fa"],
     "sort": lambda w: ["faceset", "sort", w / "fa", "--by", "blur"],
     "filter": lambda w: ["faceset", "filter", w / "fa", "--blur-below", "1e9"],
+    "restore": lambda w: ["faceset", "restore", w / "fa", "--all"],
     "train": lambda w: ["train", w / "fa", w / "fb", "-m", w / "newmodel", "--iterations", "1", "-q"],
 }
 
@@ -253,7 +254,7 @@ FACE_FILES = {
 }
 FACE_FILE_COMMANDS = {
     "info": FACESET_READERS["info"], "filter": FACESET_READERS["filter"], "sort": FACESET_READERS["sort"],
-    "train": FACESET_READERS["train"],
+    "restore": FACESET_READERS["restore"], "train": FACESET_READERS["train"],
     "append": lambda w: ["extract", w / "obama.jpg", "-o", w / "fa", "--append", "--size", "64", "-q"],
 }
 

@@ -69,11 +69,12 @@ class Server:
             self.process.send_signal(signal.SIGINT)
             self.process.wait(timeout=30)
 
-    def get(self, raw_path: str, method: str = "GET", body: dict | None = None) -> tuple[int, str]:
+    def get(self, raw_path: str, method: str = "GET", body: dict | bytes | None = None,
+            headers: dict | None = None) -> tuple[int, str]:
         """A request with the path exactly as given (no client-side normalising of '..')."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        payload = json.dumps(body).encode() if body is not None else None
-        connection.request(method, raw_path, body=payload, headers={"Content-Type": "application/json"})
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else None
+        connection.request(method, raw_path, body=payload, headers=headers or {"Content-Type": "application/json"})
         response = connection.getresponse()
         return response.status, response.read().decode("utf-8", "replace")
 
@@ -329,7 +330,7 @@ def test_cancel_leaves_no_partial_output(env):
     page.fill("#convert-opt-batch_size", "1")
     _run(env, "convert")
     row = page.locator("#jobs tr[data-kind='convert'][data-state='running']")
-    expect(row.locator("td").nth(3)).to_contain_text("convert:")  # frames are being written
+    expect(row.locator("td").nth(3)).to_contain_text("convert:", timeout=TIMEOUT_MS)  # frames are being written
     row.locator("button.cancel").click()
     _wait_job(env, "convert", states=("done", "cancelled"), count=2)
     expect(page.locator("#jobs tr[data-kind='convert']").first).to_have_attribute("data-state", "cancelled")
@@ -476,7 +477,7 @@ def test_every_file_endpoint_refuses_paths_outside(env):
         assert status == 403 and "root:" not in text, (route, raw, status, text)
     for bad in [*BAD, "media/link/passwd"]:
         q = bad.replace("/", "%2F")
-        for route in ("/api/info?path=", "/api/faceset?path=", "/api/model?path="):
+        for route in ("/api/info?path=", "/api/faceset?path=", "/api/model?path=", "/api/people?input="):
             status, text = server.get(route + q)
             assert status == 403, (route, bad, status, text)
         requests = [
@@ -490,11 +491,39 @@ def test_every_file_endpoint_refuses_paths_outside(env):
                                                            "output": "x.mp4"}, "options": {"alignments": bad}}),
             ("/api/jobs", {"command": "train", "files": {"faceset_a": "facesets/a", "faceset_b": "facesets/b",
                                                          "model_dir": bad}}),
+            ("/api/faceset/restore", {"path": bad, "all": True}),
+            # a --map's references and targets are workspace names too, in the preview and in a job
+            ("/api/preview/swap", {"source": [], "target": "media/short.mp4",
+                                   "options": {"map": [f"{bad}=media/john1.jpeg"]}}),
+            ("/api/preview/convert", {"input": "media/short.mp4", "options": {"map": [f"media/img1.jpg={bad}"]}}),
+            ("/api/jobs", {"command": "swap", "files": {"target": "media/short.mp4", "output": "x.mp4"},
+                           "options": {"map": [f"media/img1.jpg={bad}"]}}),
+            ("/api/jobs", {"command": "people", "files": {"input": bad, "output": "x"}}),
         ]
         for route, body in requests:
             status, text = server.get(route, "POST", body)
             assert status == 403, (route, body, status, text)
             assert json.loads(text)["error"].startswith("kaokae: error: "), text
+    # what a page of another site could send without asking first (not JSON), and a body that is no JSON object
+    jobs = len(json.loads(server.get("/api/jobs")[1])["jobs"])
+    extract = json.dumps({"command": "extract", "files": {"inputs": ["media/5.mp4"], "output": "csrf"}}).encode()
+    for route in ("/api/jobs", "/api/preview/convert", "/api/verify", "/api/faceset/restore", "/api/jobs/1/cancel"):
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            status, text = server.get(route, "POST", extract, {"Content-Type": content_type})
+            assert status == 415 and json.loads(text)["error"].startswith("kaokae: error: "), (route, status, text)
+        for payload in (b"{not json", b"[1, 2]", b"\xff\xfe"):
+            status, text = server.get(route, "POST", payload)
+            assert status == 400 and json.loads(text)["error"].startswith("kaokae: error: "), (route, status, text)
+    assert len(json.loads(server.get("/api/jobs")[1])["jobs"]) == jobs  # no job was made, none cancelled
+    # an upload declaring more than the limit is refused before its body is read; nothing is written
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection.putrequest("POST", "/api/upload?name=huge.mp4")
+    connection.putheader("Content-Length", str(3 * 1024**3))
+    connection.endheaders()
+    connection.send(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 4096)
+    response = connection.getresponse()
+    assert response.status == 413 and b"upload limit" in response.read()
+    assert not (workspace / "media/huge.mp4").exists() and not list((workspace / ".kaokae-ui/uploads").iterdir())
     # through the browser's own request stack (which folds %2E%2E away before sending: the router has no /etc)
     page = env["page"]
     response = page.request.get(server.url + "file/%2E%2E/%2E%2E/etc/passwd")

@@ -33,9 +33,19 @@ MAPPED_FILES = (("convert", "model"), ("swap", "source"))  # files a --map repla
 PAGES = ("media", "extract", "train", "convert", "swap", "evaluate", "verify", "jobs")
 
 
+class TooLarge(KaokaeError):
+    pass
+
+
+class NotJson(KaokaeError):
+    pass
+
+
 def _error(e: BaseException) -> JSONResponse:
     if isinstance(e, OutsideWorkspace):
         return JSONResponse({"error": forms.cli_message(e)}, status_code=403)
+    if isinstance(e, (TooLarge, NotJson)):
+        return JSONResponse({"error": forms.cli_message(e)}, status_code=413 if isinstance(e, TooLarge) else 415)
     if isinstance(e, KaokaeError):
         return JSONResponse({"error": forms.cli_message(e)}, status_code=400)
     traceback.print_exc(file=sys.stderr)  # the server's own log; the page gets one line
@@ -62,7 +72,13 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
     commands = forms.commands()
 
     async def body(request: Request) -> dict:
-        data = await request.json()
+        # JSON only: a form on another site cannot send it without the browser asking this server first (CORS)
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            raise NotJson("the request's body must be JSON (Content-Type: application/json)")
+        try:
+            data = await request.json()
+        except ValueError:
+            data = None
         if not isinstance(data, dict):
             raise KaokaeError("the request's body must be a JSON object")
         return data
@@ -93,7 +109,7 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
 
     async def upload(request: Request):
         declared = int(request.headers.get("content-length") or 0)
-        too_big = KaokaeError(f"larger than the upload limit of {max_upload / 1024**2:g} MB")
+        too_big = TooLarge(f"larger than the upload limit of {max_upload / 1024**2:g} MB")
         if declared > max_upload:
             raise too_big
         chunks, size = [], 0
@@ -208,6 +224,7 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
         return {"jobs": [j.to_json() for j in runner.jobs()]}
 
     async def cancel(request: Request):
+        await body(request)  # JSON, so that no other site's form can cancel a job
         try:
             return runner.cancel(int(request.path_params["id"])).to_json()
         except (KeyError, ValueError):
