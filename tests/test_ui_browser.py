@@ -295,6 +295,7 @@ def test_convert_render_is_labelled(env):
     _wait_job(env, "convert")
     video = page.locator("#convert-video")
     expect(video).to_have_attribute("data-output", "outputs/short_swapped.mp4")
+    expect(page.locator("#convert-result")).to_be_hidden()  # the image result is for an image rendered
     output = env["workspace"] / "outputs/short_swapped.mp4"
     verified = subprocess.run([sys.executable, "-m", "kaokae", "verify", str(output)], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
