@@ -215,9 +215,31 @@ def test_bad_convert_map_values_are_one_line_errors(tmp_path, capsys):
         (["--map", f"{biden}={not_a_model}", "-m", not_a_model], "give either a model (-m MODEL_DIR) or --map"),
         (["--map", f"{group}={not_a_model}", "-o", group], f"output {group} is the input"),
         (["--map", f"{reference}={not_a_model}", "-o", reference, "--overwrite"],
-         f"output {reference} would replace the --map input {reference}"),
+         f"output {reference} is the input {reference}"),
+        (["--map", f"{biden}={not_a_model}", "-o", tmp_path, "--overwrite"],
+         f"output {tmp_path} holds the input {not_a_model}"),
     ]:
         out = [] if "-o" in args else ["-o", tmp_path / "x.png"]
         code, err = cli(capsys, "convert", group, *out, *args)
         assert code == 2 and err.startswith(f"kaokae: error: {message}"), (args, err)
         assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()
+
+
+def test_swap_output_never_replaces_a_map_reference_or_photo(tmp_path, capsys):
+    """--map's references and photos are inputs like --source: an output that is one, or a folder holding one, is
+    refused before any work, --overwrite or not."""
+    refs, photos = tmp_path / "refs", tmp_path / "photos"
+    refs.mkdir()
+    photos.mkdir()
+    reference, photo = Path(shutil.copy(data_file(BIDEN), refs)), Path(shutil.copy(data_file(ROSE), photos))
+    before = {p: p.read_bytes() for p in (reference, photo)}
+    for output, message in [(reference, f"output {reference} is the input {reference}"),
+                            (photo, f"output {photo} is the input {photo}"),
+                            (refs, f"output {refs} holds the input {reference}"),
+                            (photos, f"output {photos} holds the input {photo}")]:
+        code, err = cli(capsys, "swap", "--target", data_file(GROUP), "--map", f"{reference}={photo}", "-o", output,
+                        "--overwrite")
+        assert code == 2 and err.startswith(f"kaokae: error: {message}"), (output, err)
+        assert len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in (reference, photo)} == before
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["refs", "photos", reference.name, photo.name])

@@ -27,7 +27,7 @@ from kaokae.convert.options import ConvertOptions
 from kaokae.convert.output import Preview, preview_path
 from kaokae.convert.paste import PasteOptions, model_matrix, paste_face
 from kaokae.errors import KaokaeError
-from kaokae.extract.person_map import check_map, check_not_overwritten, person_matcher
+from kaokae.extract.person_map import check_map, map_paths, person_matcher
 from kaokae.faces import align_matrix
 from kaokae.faces.identity import PersonFilter, PersonMatcher
 from kaokae.media import Frame, MediaInfo, open_media, probe
@@ -233,8 +233,8 @@ def convert(input_path: str | Path, model_dir: str | Path | None, output: str | 
     info = probe(input_path)
     output = Path(output)
     check_output(info, output, options.overwrite,
-                 [model_dir, *options.only, options.alignments, options.c2pa_cert, options.c2pa_key])
-    check_not_overwritten(output, options.map)
+                 [model_dir, *options.only, *map_paths(options.map), options.alignments, options.c2pa_cert,
+                  options.c2pa_key])
     models = _load_models([model_dir] if model_dir is not None else [e.targets[0] for e in options.map], options)
     model = models[0]
     converter = Converter(models, options)

@@ -123,14 +123,9 @@ def check_map(entries: PersonMap, target_kind: str, option: str = "--map") -> No
                 raise KaokaeError(f"{option}: {target} is a folder; give one or more photos (comma-separated)")
 
 
-def check_not_overwritten(output: Path, entries: PersonMap) -> None:
-    """The output must never replace a reference or a target, --overwrite or not (nor a folder holding one)."""
-    from kaokae.media.writer import same_path
-
-    for entry in entries:
-        for path in (*entry.references, *entry.targets):
-            if same_path(output, path) or path.resolve().is_relative_to(Path(output).resolve()):
-                raise KaokaeError(f"output {output} would replace the --map input {path}")
+def map_paths(entries: PersonMap) -> list[Path]:
+    """Every reference and target of the map: inputs of the command, for `kaokae.paths.check_outputs`."""
+    return [path for entry in entries for path in (*entry.references, *entry.targets)]
 
 
 def faceset_embeddings(path: Path, encoder: IdentityEncoder, count: int = FACESET_SAMPLES) -> np.ndarray:

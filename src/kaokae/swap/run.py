@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from kaokae.errors import KaokaeError
-from kaokae.extract.person_map import check_map, check_not_overwritten, person_matcher
+from kaokae.extract.person_map import check_map, map_paths, person_matcher
 from kaokae.faces import FaceFinder
 from kaokae.faces.identity import PersonFilter, PersonMatcher
 from kaokae.faces.track import face_stream
@@ -59,8 +59,8 @@ def swap_media(sources: list[str | Path], target: str | Path, output: str | Path
         check_map(person_map, "photo")
     with open_media(target) as reader:
         media = reader.info
-        check_output(media, output, o.overwrite, [*sources, *references, o.c2pa_cert, o.c2pa_key])
-        check_not_overwritten(output, person_map)
+        check_output(media, output, o.overwrite, [*sources, *references, *map_paths(person_map), o.c2pa_cert,
+                                                  o.c2pa_key])
         with o.finder() as finder:
             # one swapper per person (the same one where two people share photos); --source: one for everybody
             loaded: dict[tuple[Path, ...], FaceSwapper] = {}
