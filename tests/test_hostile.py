@@ -71,6 +71,7 @@ def materials(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     (root / "bomb.png").write_bytes(bomb_png(30000, 30000))
+    (root / "bomb.y4m").write_bytes(bomb_y4m(10000, 10001))
     (root / "victim.txt").write_text("a file of the user's, outside every faceset\n")
     (root / "text.mp4").write_text("not a video\n")
     (root / "text.jpg").write_text("not an image\n")
@@ -97,6 +98,11 @@ def bomb_png(width: int, height: int) -> bytes:
     rows = zlib.compress(b"\x00" * (width + 1) * 4)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def bomb_y4m(width: int, height: int) -> bytes:
+    """A YUV4MPEG2 video whose header declares `width` x `height` frames, with 4 KiB of picture."""
+    return f"YUV4MPEG2 W{width} H{height} F25:1 Ip A1:1 C420jpeg\nFRAME\n".encode() + bytes(4096)
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -325,12 +331,20 @@ BOMBS = {
     "verify": lambda w: ["verify", w / "bomb.png"],
     "convert": lambda w: ["convert", w / "bomb.png", "-m", w / "model", "-o", w / "out.png"],
     "sort-ref": lambda w: ["faceset", "sort", w / "fa", "--by", "identity", "--ref", w / "bomb.png"],
+    "info-video": lambda w: ["info", w / "bomb.y4m"],
+    "frames-video": lambda w: ["frames", w / "bomb.y4m", "-o", w / "out"],
+    "extract-video": lambda w: ["extract", w / "bomb.y4m", "-o", w / "out", "-q"],
+    "swap-target-video": lambda w: ["swap", "--source", w / "obama.jpg", "--target", w / "bomb.y4m", "-o",
+                                    w / "out.mp4"],
+    "convert-video": lambda w: ["convert", w / "bomb.y4m", "-m", w / "model", "-o", w / "out.mp4"],
+    "verify-video": lambda w: ["verify", w / "bomb.y4m"],
 }
 
 
 @pytest.mark.parametrize("command", BOMBS)
 def test_decompression_bombs_are_refused_in_one_line(work, capfd, command):
-    """Finding 6: a PNG that declares 30000x30000 was an uncaught PIL error; verify exited 1 instead of 2."""
+    """Finding 6: a PNG that declares 30000x30000 was an uncaught PIL error; verify exited 1 instead of 2. A video
+    stream's header is checked the same way (10000x10001 frames)."""
     attempt(capfd, work, f"bomb / {command}", BOMBS[command](work))
 
 

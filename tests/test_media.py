@@ -13,6 +13,7 @@ from PIL import Image
 from kaokae.errors import KaokaeError
 from kaokae.media import (
     ImageFolderWriter,
+    MediaInfo,
     VideoWriter,
     list_images,
     natural_key,
@@ -132,6 +133,41 @@ def test_truncated_video_yields_decodable_frames_and_one_warning(data, tmp_path,
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert warnings == [f"kaokae: warning: cut.mp4: video ended early: {len(frames)} of 210 frames decoded "
                         "(file truncated or damaged)"]
+
+
+def huge_frame_video(path):
+    """A YUV4MPEG2 file whose header declares 10000x10001 frames, with 4 KiB of picture: FFmpeg opens it, and one
+    frame would take 150 MB to read."""
+    path.write_bytes(b"YUV4MPEG2 W10000 H10001 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(4096))
+    return path
+
+
+def test_video_frames_over_max_pixels_are_refused_from_the_header(tmp_path):
+    from kaokae.media import StreamReader
+    from kaokae.media.seek import frame_at
+
+    huge = huge_frame_video(tmp_path / "huge.y4m")
+    message = f"{huge} has 10000x10001 video frames (100 megapixels): kaokae reads frames of up to 100 megapixels"
+    for read in (probe, lambda p: list(open_media(p))):
+        with pytest.raises(KaokaeError) as refused:
+            read(huge)
+        assert str(refused.value) == message
+    with pytest.raises(KaokaeError, match="stream file://.* has 10000x10001 video frames"):
+        StreamReader(f"file://{huge}")
+    with pytest.raises(KaokaeError, match="has 10000x10001 video frames"):  # a scrub bar's seek, however it knew
+        frame_at(MediaInfo(huge, "video", 64, 48, Fraction(25), 1, 0.04), 0)
+
+
+def test_the_pixel_limit_applies_to_real_video_at_its_exact_size(data, monkeypatch):
+    """BIDEN is 1280x720: refused one pixel under that, read at it (the header's size, before any decoding)."""
+    import kaokae.paths
+
+    monkeypatch.setattr(kaokae.paths, "MAX_PIXELS", 1280 * 720 - 1)
+    with pytest.raises(KaokaeError, match="has 1280x720 video frames"):
+        open_media(data(BIDEN))
+    monkeypatch.setattr(kaokae.paths, "MAX_PIXELS", 1280 * 720)
+    with open_media(data(BIDEN)) as reader:
+        assert next(iter(reader)).image.shape == (720, 1280, 3)
 
 
 def test_every_nth_frame_keeps_source_numbers(data):

@@ -19,8 +19,8 @@ from pathlib import Path, PurePosixPath
 from kaokae.errors import KaokaeError
 from kaokae.progress import info
 
-# Images bigger than this are refused from their header, before any decoding (a 30000 x 30000 PNG of a few
-# kilobytes would otherwise take gigabytes of memory).
+# Images and video frames bigger than this are refused from their header, before any decoding (a 30000 x 30000 PNG
+# of a few kilobytes would otherwise take gigabytes of memory).
 MAX_PIXELS = 100_000_000
 STALE_AFTER_S = 24 * 3600
 PARTIAL = re.compile(r"^\..*\.(partial|old)-[A-Za-z0-9_]+")  # names of atomic.atomic_path and the folder writers

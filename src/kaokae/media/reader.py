@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from kaokae import paths
 from kaokae.errors import KaokaeError, StreamLostError
 from kaokae.media.image import image_size, is_image_path, list_images, read_image
 from kaokae.progress import warn
@@ -71,7 +72,20 @@ def _open_container(path: Path) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise KaokaeError(f"{path} has no video stream")
+    if problem := _too_big(container.streams.video[0], path):
+        container.close()
+        raise KaokaeError(problem)
     return container
+
+
+def _too_big(stream, name: object) -> str | None:
+    """Frames bigger than `kaokae.paths.MAX_PIXELS` are refused from the stream's header, before any decoding: a
+    header may claim a frame far larger than memory, as an image's can."""
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width * height <= paths.MAX_PIXELS:
+        return None
+    return (f"{name} has {width}x{height} video frames ({width * height / 1e6:.0f} megapixels): kaokae reads frames "
+            f"of up to {paths.MAX_PIXELS / 1e6:.0f} megapixels")
 
 
 def _reason(error: Exception) -> str:
@@ -259,6 +273,9 @@ class StreamReader:
         context = self._stream.codec_context
         self.fps = _video_fps(self._stream)
         self.width, self.height = context.width, context.height  # 0 until known for some formats
+        if problem := _too_big(self._stream, f"stream {url}"):
+            self._container.close()
+            raise KaokaeError(problem)
 
     def __iter__(self) -> Iterator[Frame]:
         start, turns, index = None, None, 0
