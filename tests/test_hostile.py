@@ -78,6 +78,8 @@ def materials(tmp_path_factory):
     (root / "empty.mp4").write_bytes(b"")
     blob = (root / "clip.mp4").read_bytes()
     (root / "truncated.mp4").write_bytes(blob[: len(blob) // 3])
+    no_frames_video(root / "noframes.mp4")
+    faceless_video(root / "dogs.jpg", root / "faceless.mp4")
     return root
 
 
@@ -103,6 +105,26 @@ def bomb_png(width: int, height: int) -> bytes:
 def bomb_y4m(width: int, height: int) -> bytes:
     """A YUV4MPEG2 video whose header declares `width` x `height` frames, with 4 KiB of picture."""
     return f"YUV4MPEG2 W{width} H{height} F25:1 Ip A1:1 C420jpeg\nFRAME\n".encode() + bytes(4096)
+
+
+def no_frames_video(path: Path) -> None:
+    """An MP4 with an H.264 track header and not one frame."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()
+
+
+def faceless_video(photo: Path, path: Path) -> None:
+    """Eight frames of a photo without a human face."""
+    from kaokae.media import VideoWriter, read_image
+
+    image = read_image(photo)[:240, :320]
+    with VideoWriter(path, 25, preset="ultrafast") as writer:
+        for _ in range(8):
+            writer.write(image)
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -338,6 +360,10 @@ BOMBS = {
                                     w / "out.mp4"],
     "convert-video": lambda w: ["convert", w / "bomb.y4m", "-m", w / "model", "-o", w / "out.mp4"],
     "verify-video": lambda w: ["verify", w / "bomb.y4m"],
+    "live-camera-video": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "bomb.y4m", "--output",
+                                    "none"],
+    "people-video": lambda w: ["people", w / "bomb.y4m", "-o", w / "out"],
+    "people-image": lambda w: ["people", w / "bomb.png", "-o", w / "out"],
 }
 
 
@@ -383,6 +409,15 @@ OVERWRITES = {
     "plot-onto-a-face": lambda w: (["faceset", "info", w / "fa", "--plot", w / "fa" / "faces" / "000000.png"],
                                    None),
     "plot-existing-folder": lambda w: (["faceset", "info", w / "fa", "--plot", w / "photos"], None),
+    "live-recording-onto-camera": lambda w: (["live", "--source", w / "obama.jpg", "--camera", w / "clip.mp4",
+                                              "--output", w / "clip.mp4", "--overwrite", "--no-realtime"], None),
+    "live-recording-onto-only": lambda w: (["live", "--source", w / "obama.jpg", "--camera", w / "media" /
+                                            "clip.mp4", "--output", w / "clip.mp4", "--only", w / "clip.mp4",
+                                            "--overwrite"], None),
+    "people-onto-input": lambda w: (["people", w / "clip.mp4", "-o", w / "clip.mp4", "--overwrite"], None),
+    "people-folder-holding-input": lambda w: (["people", w / "media" / "clip.mp4", "-o", w / "media", "--overwrite"],
+                                              None),
+    "people-into-dot": lambda w: (["people", "clip.mp4", "-o", ".", "--overwrite"], w / "media"),
     "evaluate-png-onto-target-face": lambda w: (["evaluate", "--swapped", w / "clip.mp4", "--source", w / "clip.mp4",
                                                  "--target", w / "fa", "--png", w / "fa" / "faces" / "000000.png"],
                                                 None),
@@ -445,6 +480,11 @@ def test_every_model_folder_field_is_checked(work, capfd, variant, command):
     attempt(capfd, work, f"model {variant} / {command}", MODEL_COMMANDS[command](work))
 
 
+def live_clip(w: Path) -> list:
+    """`kaokae live` swapping the clip as its camera, shown nowhere: what a case adds one bad value to."""
+    return ["live", "--source", w / "obama.jpg", "--camera", w / "clip.mp4", "--output", "none", "--no-realtime"]
+
+
 RANGES = {
     "assemble-fps-1e12": lambda w: ["assemble", w / "photos", "-o", w / "out.mp4", "--fps", "1e12"],
     "assemble-fps-0": lambda w: ["assemble", w / "photos", "-o", w / "out.mp4", "--fps", "0"],
@@ -469,6 +509,12 @@ RANGES = {
     "train-size-17": lambda w: ["train", w / "fa", w / "fb", "-m", w / "out", "--size", "17"],
     "train-batch-0": lambda w: ["train", w / "fa", w / "fb", "-m", w / "out", "--batch-size", "0"],
     "verify-frames-negative": lambda w: ["verify", w / "obama.jpg", "--frames", "-1"],
+    "live-size-text": lambda w: [*live_clip(w), "--size", "big"],
+    "live-size-0x0": lambda w: [*live_clip(w), "--size", "0x0"],
+    "live-size-negative": lambda w: [*live_clip(w), "--size=-640x480"],
+    "live-timeout-0": lambda w: [*live_clip(w), "--timeout", "0"],
+    "people-threshold-0": lambda w: ["people", w / "clip.mp4", "-o", w / "out", "--threshold", "0"],
+    "people-min-faces-0": lambda w: ["people", w / "clip.mp4", "-o", w / "out", "--min-faces", "0"],
 }
 
 
@@ -496,12 +542,61 @@ DAMAGED = {
     "train-not-faceset": lambda w: ["train", w / "photos", w / "fb", "-m", w / "out"],
     "sort-not-faceset": lambda w: ["faceset", "sort", w / "photos", "--by", "blur"],
     "repair-not-faceset": lambda w: ["faceset", "repair", w / "photos"],
+    "live-camera-number": lambda w: ["live", "--source", w / "obama.jpg", "--camera", "63", "--output", "none"],
+    "live-camera-not-a-camera": lambda w: ["live", "--source", w / "obama.jpg", "--camera", "/dev/null", "--output",
+                                           "none"],
+    "live-camera-missing": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "missing.mp4", "--output",
+                                      "none"],
+    "live-camera-text": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "text.mp4", "--output",
+                                   "none"],
+    "live-camera-image": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "obama.jpg", "--output",
+                                    "none"],
+    "live-camera-empty": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "empty.mp4", "--output",
+                                    "none"],
+    "live-camera-no-frames": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "noframes.mp4",
+                                        "--output", "none"],
+    "live-camera-stream-refused": lambda w: ["live", "--source", w / "obama.jpg", "--camera", "rtsp://127.0.0.1:1/x",
+                                             "--output", "none"],
+    "live-no-source": lambda w: ["live", "--camera", w / "clip.mp4", "--output", "none"],
+    "live-source-missing": lambda w: ["live", "--source", w / "missing.jpg", "--camera", w / "clip.mp4", "--output",
+                                      "none"],
+    "live-source-text": lambda w: ["live", "--source", w / "text.jpg", "--camera", w / "clip.mp4", "--output",
+                                   "none"],
+    "live-source-faceless": lambda w: ["live", "--source", w / "dogs.jpg", "--camera", w / "clip.mp4", "--output",
+                                       "none"],
+    "live-model-not-a-model": lambda w: ["live", "-m", w / "photos", "--camera", w / "clip.mp4", "--output", "none"],
+    "live-output-unknown": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "clip.mp4", "--output",
+                                      w / "out.txt"],
+    "people-text": lambda w: ["people", w / "text.mp4", "-o", w / "out"],
+    "people-empty": lambda w: ["people", w / "empty.mp4", "-o", w / "out"],
+    "people-no-frames": lambda w: ["people", w / "noframes.mp4", "-o", w / "out"],
+    "people-text-image": lambda w: ["people", w / "text.jpg", "-o", w / "out"],
+    "people-missing": lambda w: ["people", w / "missing.mp4", "-o", w / "out"],
+    "people-output-is-a-file": lambda w: ["people", w / "clip.mp4", "-o", w / "victim.txt"],
+    "people-output-not-empty": lambda w: ["people", w / "clip.mp4", "-o", w / "photos"],
 }
 
 
 @pytest.mark.parametrize("case", DAMAGED)
 def test_damaged_inputs_are_one_line(work, capfd, case):
     attempt(capfd, work, f"damaged {case}", DAMAGED[case](work))
+
+
+FACELESS = {
+    "people-faceless-video": lambda w: ["people", w / "faceless.mp4", "-o", w / "out"],
+    "people-faceless-photo": lambda w: ["people", w / "dogs.jpg", "-o", w / "out"],
+}
+
+
+@pytest.mark.parametrize("case", FACELESS)
+def test_valid_input_with_nothing_to_find_is_one_line_and_exit_1(work, capfd, case):
+    attempt(capfd, work, f"nothing found {case}", FACELESS[case](work), code=1)
+
+
+def test_an_option_is_named_by_the_flag_the_user_typed(work, capfd):
+    """`live --timeout 0` was refused as `--stall-timeout must be above 0`, a flag that does not exist."""
+    row = attempt(capfd, work, "flag name / live", [*live_clip(work), "--timeout", "0"])
+    assert row["stderr"] == ["kaokae: error: --timeout must be above 0, not 0.0"]
 
 
 # ---- read-only folders (finding 7): as root, the command runs with the effective uid of nobody

@@ -50,6 +50,12 @@ def flag_name(name: str) -> str:
     return name.replace("_", "-")
 
 
+def cli_flag(cls, name: str) -> str:
+    """The command-line flag of option `name` of `cls`: `--field-name`, or the one its definition names."""
+    e = entry_map(cls).get(name) if cls is not None else None
+    return (e.option.flag if e is not None else None) or f"--{flag_name(name)}"
+
+
 @dataclass(frozen=True)
 class Option:
     """What a field of an options dataclass means; see `option`."""

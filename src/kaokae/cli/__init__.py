@@ -51,6 +51,7 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
 def add_options(parser: argparse.ArgumentParser, command: str, cls, config: bool = True) -> None:
     """The command's typed options (kaokae.options) as flags, and --config FILE.toml to read them from a file."""
     options.add_options(parser, cls)
+    parser.set_defaults(options_type=cls)  # for the error line: an option is named by its flag
     COMMAND_OPTIONS[command] = cls
     if config:
         CONFIGURABLE[command] = cls
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return args.run(args) or 0
         except options.OptionError as e:  # named as the flag the user types
-            print(f"kaokae: error: {e.render('--' + options.flag_name(e.name))}", file=sys.stderr)
+            print(f"kaokae: error: {e.render(options.cli_flag(getattr(args, 'options_type', None), e.name))}",
+                  file=sys.stderr)
             return e.exit_code
         except KaokaeError as e:
             print(f"kaokae: error: {e}", file=sys.stderr)

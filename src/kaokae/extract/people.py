@@ -25,8 +25,8 @@ from kaokae.faces.identity import RECHECK_EVERY, IdentityEncoder, identity_dista
 from kaokae.faces.pose import head_pose
 from kaokae.faces.track import face_stream
 from kaokae.media import ImageFolderWriter, open_media, probe
-from kaokae.media.writer import same_path
 from kaokae.options import check
+from kaokae.paths import check_outputs
 
 SAMPLES_PER_TRACK = 8  # embeddings (and face crops) kept per track: enough for a steady mean, cheap on a CPU
 CROP_MARGIN = 2.2  # the representative photo's side, in face sizes: room around the face for the detector
@@ -239,8 +239,7 @@ def people(input_path: str | Path, output: str | Path, options: PeopleOptions | 
     """find_people + write_people: `kaokae people INPUT -o DIR`."""
     options = options or PeopleOptions()
     output = Path(output)
-    if same_path(output, input_path):
-        raise KaokaeError(f"output {output} is the input")
+    check_outputs([input_path], [output])
     if output.exists() and not output.is_dir():
         raise KaokaeError(f"output {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not options.overwrite:

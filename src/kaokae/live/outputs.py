@@ -150,18 +150,25 @@ class StreamOutput(Output):
         self.writer.close()
 
 
-def open_output(spec: str, size: tuple[int, int], fps: float, labeller: Labeller, overwrite: bool = False) -> Output:
-    """`spec`: window, virtualcam (or virtualcam:/dev/videoN), none, a stream URL, or a video file."""
-    if spec == "window":
-        return WindowOutput()
-    if spec == "none":
-        return NullOutput()
-    if spec == "virtualcam" or spec.startswith("virtualcam:"):
-        return VirtualCamOutput(size, fps, spec.partition(":")[2] or None)
-    if "://" in spec:
-        return StreamOutput(spec, fps, labeller)
+def recording_path(spec: str) -> Path | None:
+    """The video file `spec` records into, or None when it names a window, virtual camera, stream or nothing."""
+    if spec in ("window", "none", "virtualcam") or spec.startswith("virtualcam:") or "://" in spec:
+        return None
     path = Path(spec)
     if path.suffix.lower() not in VIDEO_EXTENSIONS:
         raise KaokaeError(f"--output {spec}: use window, virtualcam, none, a stream URL, or a video file "
                           f"({', '.join(VIDEO_EXTENSIONS)})")
-    return FileOutput(path, fps, labeller, overwrite)
+    return path
+
+
+def open_output(spec: str, size: tuple[int, int], fps: float, labeller: Labeller, overwrite: bool = False) -> Output:
+    """`spec`: window, virtualcam (or virtualcam:/dev/videoN), none, a stream URL, or a video file."""
+    if (path := recording_path(spec)) is not None:
+        return FileOutput(path, fps, labeller, overwrite)
+    if spec == "window":
+        return WindowOutput()
+    if spec == "none":
+        return NullOutput()
+    if "://" in spec:
+        return StreamOutput(spec, fps, labeller)
+    return VirtualCamOutput(size, fps, spec.partition(":")[2] or None)

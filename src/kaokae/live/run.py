@@ -5,10 +5,11 @@ from kaokae.faces.options import DetectOptions
 from kaokae.live.camera import open_camera
 from kaokae.live.engines import ClassicEngine, LearnedEngine
 from kaokae.live.options import LiveOptions
-from kaokae.live.outputs import KEY_HELP, WindowOutput, open_output
+from kaokae.live.outputs import KEY_HELP, WindowOutput, open_output, recording_path
 from kaokae.live.pipeline import LivePipeline, LiveReport
 from kaokae.live.session import LiveSession
 from kaokae.options import check
+from kaokae.paths import check_outputs
 from kaokae.progress import info
 from kaokae.provenance import Labeller
 
@@ -32,6 +33,9 @@ def live(options: LiveOptions, engine=None) -> LiveReport:
     if bool(options.sources) == (options.model is not None):
         raise KaokaeError("give either --source PHOTO... (the classic swap) or -m MODEL (a trained model)")
     check(options)
+    check_outputs([options.camera, *options.sources, options.model, *options.only, options.c2pa_cert,
+                   options.c2pa_key],
+                  [recording_path(options.output)])
     camera = open_camera(options.camera, options.frame_size(), options.realtime, timeout=options.stall_timeout)
     pipeline = None
     try:
