@@ -159,6 +159,26 @@ def test_minutes_budget_then_architecture_change_is_refused(facesets, tmp_path, 
     assert "missing" in capsys.readouterr().err and not (tmp_path / "other").exists()
 
 
+@pytest.mark.parametrize("values, name, message", [
+    ({"size": 40}, "size", "size must be a multiple of 16, not 40 (--size)"),
+    ({"settings": {"batch_size": 0}}, "batch_size", "batch size must be above 0, not 0 (--batch-size)"),
+    ({"settings": {"ema": 1.0}}, "ema", "ema must be at least 0 and below 1, not 1.0 (--ema)"),
+    ({"architecture": "evil"}, "model", "unknown model 'evil' (use one of hd, original) (--model)"),
+    ({"precision": "fp16"}, "precision", "unknown precision 'fp16' (use one of auto, bf16, fp32) (--precision)"),
+    ({"iterations": 5, "minutes": 1.0}, "minutes", "minutes and iterations are two budgets: give one of them "
+                                                   "(--minutes)"),
+])
+def test_a_run_from_a_library_or_ui_is_refused_by_option_name(facesets, tmp_path, values, name, message):
+    """Train's checks name the option as kaokae.options does (a UI shows its label, the CLI its flag), not only the
+    CLI's flag; nothing is written."""
+    from kaokae.options import OptionError
+
+    with pytest.raises(OptionError) as refused:
+        train(tiny_run(facesets, tmp_path / "model", **values))
+    assert refused.value.name == name and str(refused.value) == message
+    assert refused.value.render("Label").startswith(("Label", "unknown Label")) and not (tmp_path / "model").exists()
+
+
 def test_training_leaves_busy_cores_to_other_work(monkeypatch):
     """With every core kept busy by another process, training takes one thread, not the cores it would fight for;
     OMP_NUM_THREADS, when set, decides instead."""

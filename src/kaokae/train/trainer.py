@@ -29,7 +29,7 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from kaokae import atomic, progress
+from kaokae import atomic, options, progress
 from kaokae.errors import KaokaeError
 from kaokae.faceset import FaceSet
 from kaokae.paths import check_outputs
@@ -40,9 +40,8 @@ from kaokae.train.checkpoint import ModelConfig
 from kaokae.train.data import FaceData, load_faceset
 from kaokae.train.losses import mask_loss, pixel_weights, reconstruction_loss, weighted_mean
 from kaokae.train.models import MODELS, build_model, model_config, parameter_count
-from kaokae.train.options import SCHEDULES
+from kaokae.train.options import TrainOptions
 from kaokae.train.precision import autocast, memory_format, use_bf16
-from kaokae.train.precision import check as check_precision
 from kaokae.train.preview import loss_plot, preview_grid, write_png
 from kaokae.train.recipe import pick as pick_recipe
 
@@ -215,31 +214,16 @@ class StopRequest:
 
 
 def _check(run: Run) -> None:
+    """The run's values against their typed definitions (kaokae.train.options), as the CLI checks its flags: a config
+    file, the UI and library callers get the same one-line OptionError, naming the option as their front end does."""
     check_outputs([run.faceset_a, run.faceset_b], [run.model_dir])
-    if run.architecture is not None and run.architecture not in MODELS:
-        raise KaokaeError(f"--model must be one of {', '.join(MODELS)}, not {run.architecture!r}")
-    check_precision(run.precision)
+    values = {**run.settings, "model": run.architecture, "size": run.size, "width": run.width, "parent": run.parent,
+              "from_keep_a": run.parent_keep_a, "iterations": run.iterations, "minutes": run.minutes,
+              "save_every": run.save_every, "preview_every": run.preview_every, "keep": run.keep,
+              "precision": run.precision}
+    options.check(options.build(TrainOptions, values))
     if run.iterations is not None and run.minutes is not None:
-        raise KaokaeError("give --iterations or --minutes, not both")
-    for name, value in (("--iterations", run.iterations), ("--minutes", run.minutes), ("--size", run.size),
-                        ("--width", run.width), ("--save-every", run.save_every),
-                        ("--preview-every", run.preview_every), ("--keep", run.keep),
-                        ("--batch-size", run.settings.get("batch_size")), ("--lr", run.settings.get("lr"))):
-        if value is not None and not value > 0:
-            raise KaokaeError(f"{name} must be more than 0, not {value}")
-    if run.size is not None and run.size % 16:
-        raise KaokaeError(f"--size must be a multiple of 16, not {run.size}")
-    for name, key in (("--holdout", "holdout"), ("--seed", "seed"), ("--warp", "warp"), ("--warmup", "warmup")):
-        if run.settings.get(key, 0) < 0:
-            raise KaokaeError(f"{name} must be 0 or more, not {run.settings[key]}")
-    if not 0 <= run.settings.get("color_transfer", 0) <= 1:
-        raise KaokaeError(f"--color-transfer is a probability from 0 to 1, not {run.settings['color_transfer']}")
-    if not 0 <= run.settings.get("ema", 0) < 1:
-        raise KaokaeError(f"--ema is a decay from 0 (no average) to below 1, not {run.settings['ema']}")
-    if run.settings.get("schedule", SCHEDULES[0]) not in SCHEDULES:
-        raise KaokaeError(f"--schedule must be one of {', '.join(SCHEDULES)}, not {run.settings['schedule']!r}")
-    if run.parent_keep_a and run.parent is None:
-        raise KaokaeError("--from-keep-a needs --from OLD_MODEL_DIR")
+        raise options.OptionError("minutes", "{label} and iterations are two budgets: give one of them")
 
 
 def _open_facesets(run: Run) -> tuple[FaceSet, FaceSet]:
