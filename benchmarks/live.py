@@ -19,14 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from inputs import DATA, add_clip_and_source, load_average, require
 from kaokae.live import ClassicEngine, LearnedEngine, LivePipeline, LiveSession, open_camera
 from kaokae.live.outputs import FileOutput, NullOutput
 from kaokae.progress import set_quiet
 from kaokae.provenance import Labeller
 
-DATA = Path(os.environ.get("KAOKAE_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
-CLIP = DATA / "hieubkvn123_face_recognition/videos/biden.mp4"  # 1280x720, 30 fps, 7 s
-SOURCE = DATA / "face_recognition/examples/knn_examples/train/obama/obama.jpg"
 OTHER = DATA / "dfl_wef_pair/workspace/data_dst.mp4"  # the learned model's B: another man, 640x360
 GOALS = {"classic swap": 25.0, "learned original": 15.0}
 GOAL_P95_MS = 100.0
@@ -75,17 +73,13 @@ def train_model(clip: Path, root: Path, minutes: float, width: float) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", nargs="?", default=str(CLIP), help="clip replayed as the camera (default: 720p Biden)")
-    parser.add_argument("--source", default=str(SOURCE), help="source photo of the classic swap (default: Obama)")
+    add_clip_and_source(parser, "clip replayed as the camera", "source photo of the classic swap")
     parser.add_argument("-m", "--model", type=Path, help="a trained model to measure instead of training one")
     parser.add_argument("--train-minutes", type=float, default=2.0, help="training time of the model (default 2)")
     parser.add_argument("--width", type=float, default=0.25, help="channel width of the model trained (default 0.25)")
     args = parser.parse_args()
     clip, source = Path(args.video), Path(args.source)
-    for p in (clip, source, OTHER):
-        if not p.exists():
-            print(f"missing {p} (set KAOKAE_DATA to the shared data folder)", file=sys.stderr)
-            return 2
+    require(clip, source, OTHER)
     set_quiet(True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -94,7 +88,7 @@ def main() -> int:
         fps, size = camera.fps, camera.size
         camera.close()
         print(f"{clip.name}: {size[0]}x{size[1]} replayed at {fps:g} fps; source {source.name}; model {model}; "
-              f"{os.cpu_count()} CPU cores; load average before: {open('/proc/loadavg').read().split()[:3]}\n")
+              f"{os.cpu_count()} CPU cores; load average before: {load_average()}\n")
         rows = [
             ("capture only", lambda: PassThrough(), None, False),
             ("classic swap", lambda: ClassicEngine([source], fps=fps), None, True),
@@ -113,7 +107,7 @@ def main() -> int:
                 f"{'met' if report.fps >= goal and p95 <= GOAL_P95_MS else 'NOT met'} ({goal:g})")
             print(f"| {name:<26} | {report.fps:5.1f} | {report.dropped_share:7.1%} | {p50:17.1f} | {p95:14.1f} "
                   f"| {verdict:>13} |", flush=True)
-        print(f"\nload average after: {open('/proc/loadavg').read().split()[:3]}")
+        print(f"\nload average after: {load_average()}")
     return 0
 
 

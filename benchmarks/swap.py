@@ -17,13 +17,13 @@ Usage: .venv/bin/python benchmarks/swap.py [VIDEO] [--source PHOTO] [--frames N]
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from inputs import add_clip_and_source, load_average, require
 from kaokae.composite import blend, correct_colour, face_box, face_mask, face_size, intersect
 from kaokae.faces import FaceFinder
 from kaokae.faces.track import FaceTracker
@@ -32,9 +32,6 @@ from kaokae.progress import set_quiet
 from kaokae.swap import SwapOptions, load_sources, swap_media, warp_mesh
 from kaokae.threads import background
 
-DATA = Path(os.environ.get("KAOKAE_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
-CLIP = DATA / "hieubkvn123_face_recognition/videos/biden.mp4"
-SOURCE = DATA / "face_recognition/examples/knn_examples/train/obama/obama.jpg"
 GOAL_FPS = 25.0
 
 
@@ -134,23 +131,19 @@ def step_times(clip: Path, source: Path, frames: int = 30) -> dict[str, tuple[fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", nargs="?", default=str(CLIP), help="clip to measure (default: the 720p Biden clip)")
-    parser.add_argument("--source", default=str(SOURCE), help="source photo (default: an Obama portrait)")
+    add_clip_and_source(parser, "clip to measure", "source photo")
     parser.add_argument("--frames", type=int, default=150, help="frames of the clip to use (default 150)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per row, the fastest counts (default 1)")
     args = parser.parse_args()
     path, source = Path(args.video), Path(args.source)
-    for p in (path, source):
-        if not p.exists():
-            print(f"missing {p} (set KAOKAE_DATA to the shared data folder)", file=sys.stderr)
-            return 2
+    require(path, source)
     set_quiet(True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = cut(path, args.frames, tmp / "clip.mp4")
         info = probe(clip)
         print(f"{path.name}: first {info.frame_count} frames, {info.width}x{info.height} @ {float(info.fps):g} fps; "
-              f"source {source.name}; {os.cpu_count()} CPU cores\n")
+              f"source {source.name}; {os.cpu_count()} CPU cores; load average before: {load_average()}\n")
         print(f"| {'step':<30} | {'fps':>6} | {'ms/frame':>8} | {'CPU ms/frame':>12} | {'x decode+encode':>15} "
               f"| {'x goal 25 fps':>13} |")
         print(f"|{'-' * 32}|{'-' * 8}|{'-' * 10}|{'-' * 14}|{'-' * 17}|{'-' * 15}|")
