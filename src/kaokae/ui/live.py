@@ -118,16 +118,21 @@ class LiveManager:
         model = self.ws.existing(data["model"], "model") if data.get("model") else None
         options = parse_options(dict(data.get("options") or {}), sources, model)
         options.only = [self.ws.existing(str(p), "--only") for p in options.only]
-        size = options.frame_size() or (_whole(data.get("width"), "width"), _whole(data.get("height"), "height"))
-        fps = float(data.get("fps") or 30)
-        if not 1 <= fps <= 240:
-            raise KaokaeError(f"the camera's frame rate {fps:g} is not between 1 and 240")
+        width, height = options.frame_size() or (data.get("width"), data.get("height"))
+        size = (_whole(width, "width"), _whole(height, "height"))
+        fps = data.get("fps") or 30
+        if not isinstance(fps, (int, float)) or not 1 <= fps <= 240:
+            raise KaokaeError(f"the camera's frame rate {fps!r} is not a number from 1 to 240")
         with self.guard:
             self._make_room()
-            session = make_session(options, make_engine(options, fps, size))
-            self.running = Running(secrets.token_hex(8), session, size)
-        engine = session.engine
-        return {"session": self.running.id, "width": size[0], "height": size[1],
+            engine = make_engine(options, float(fps), size)
+            try:
+                session = make_session(options, engine)
+            except BaseException:
+                engine.close()
+                raise
+            running = self.running = Running(secrets.token_hex(8), session, size)
+        return {"session": running.id, "width": size[0], "height": size[1],
                 "engine": "classic" if options.sources else "learned",
                 "sources": [self.ws.relative(s) for s in sources], "model": self.ws.relative(model) if model else None,
                 "model_id": engine.model_id, "badge": session.badge, "watermark": session.labeller.watermarker is not None}
