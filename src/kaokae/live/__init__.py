@@ -19,6 +19,6 @@ __getattr__, __all__ = lazy.exports("kaokae.live", {
     "options": ["LiveOptions"],
     "outputs": ["open_output"],
     "pipeline": ["LivePipeline", "LiveReport", "Slot"],
-    "run": ["live", "make_engine"],
+    "run": ["live", "make_engine", "make_session"],
     "session": ["LiveSession"],
 })

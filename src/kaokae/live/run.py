@@ -26,6 +26,15 @@ def make_engine(options: LiveOptions, fps: float, size: tuple[int, int]):
                          precision=options.precision, runtime=options.runtime, size=size, **common)
 
 
+def make_session(options: LiveOptions, engine) -> LiveSession:
+    """The engine with `kaokae live`'s label (watermark naming the engine's model) and badge: one frame in, one
+    labelled frame out (the command line and the web UI's Live tab both run this)."""
+    labeller = Labeller("kaokae live", model_id=engine.model_id, watermark=options.watermark,
+                        c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key,
+                        model_names=getattr(engine, "model_names", None))
+    return LiveSession(engine, labeller, badge=options.badge)
+
+
 def live(options: LiveOptions, engine=None) -> LiveReport:
     """Run a live session until the source ends or the user quits. Raises StreamLostError (exit 1) after the
     session has been closed cleanly (a recording is kept) when the camera vanished. `engine`: a ready engine
@@ -40,10 +49,8 @@ def live(options: LiveOptions, engine=None) -> LiveReport:
     pipeline = None
     try:
         engine = engine or make_engine(options, camera.fps, camera.size)
-        labeller = Labeller("kaokae live", model_id=engine.model_id, watermark=options.watermark,
-                            c2pa_cert=options.c2pa_cert, c2pa_key=options.c2pa_key,
-                            model_names=getattr(engine, "model_names", None))
-        session = LiveSession(engine, labeller, badge=options.badge)
+        session = make_session(options, engine)
+        labeller = session.labeller
         try:
             with open_output(options.output, camera.size, camera.fps, labeller, options.overwrite) as output:
                 pace = "replayed at its frame rate" if camera.kind == "file" and camera.realtime else camera.kind

@@ -59,6 +59,7 @@ class LiveSession:
     def __init__(self, engine, labeller: Labeller, badge: bool = True):
         self.engine, self.labeller, self.badge = engine, labeller, badge
         self.swapping = True
+        self.source: str | None = None  # what the last "source" command chose (None: never cycled)
         self._commands: list[str] = []
         self._lock = threading.Lock()
 
@@ -77,7 +78,7 @@ class LiveSession:
                 self.swapping = not self.swapping
                 info(f"swap {'on' if self.swapping else 'off'}")
             else:
-                chosen = self.engine.next_source()
+                chosen = self.source = self.engine.next_source()
                 info(f"source: {chosen}" if chosen else "only one source: nothing to cycle")
 
     def process(self, frame: Frame) -> np.ndarray:

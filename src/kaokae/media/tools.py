@@ -7,7 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from kaokae.errors import KaokaeError
-from kaokae.media.reader import MediaInfo, MediaReader, probe
+from kaokae.media.reader import MediaInfo, MediaReader, open_media, probe
 from kaokae.media.writer import (
     ImageFolderWriter,
     VideoWriter,
@@ -130,4 +130,27 @@ def copy_first_frames(source: str | os.PathLike, dest: str | os.PathLike, frames
             elif end is not None and packet.pts * packet.time_base >= end:
                 break
             packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+
+
+def write_y4m(source: str | os.PathLike, dest: str | os.PathLike, frames: int,
+              size: tuple[int, int] | None = None) -> None:
+    """The first `frames` frames of `source` (resized to `size`, width x height, when given) as raw I420 in a .y4m:
+    what Chromium's fake camera plays (--use-file-for-fake-video-capture), for the web UI's live tests and
+    benchmarks. Written atomically."""
+    import av
+
+    from kaokae.atomic import atomic_path
+
+    with open_media(source) as reader, atomic_path(dest) as tmp, av.open(str(tmp), "w", format="yuv4mpegpipe") as out:
+        stream = out.add_stream("wrapped_avframe", rate=Fraction(reader.info.fps or 25).limit_denominator(1001))
+        stream.width, stream.height = size or (reader.info.width, reader.info.height)
+        stream.pix_fmt = "yuv420p"
+        for frame in reader:
+            if frame.index >= frames:
+                break
+            picture = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+            for packet in stream.encode(picture.reformat(stream.width, stream.height, format="yuv420p")):
+                out.mux(packet)
+        for packet in stream.encode():
             out.mux(packet)

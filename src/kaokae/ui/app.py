@@ -24,13 +24,15 @@ from kaokae.errors import KaokaeError
 from kaokae.extract.person_map import MapEntry
 from kaokae.ui import forms
 from kaokae.ui.jobs import JobRunner
+from kaokae.ui.live import LiveManager
+from kaokae.ui.live import routes as live_routes
 from kaokae.ui.preview import Previewer
 from kaokae.ui.workspace import MAX_UPLOAD_BYTES, STATE, OutsideWorkspace, Workspace
 
 STATIC = Path(__file__).parent / "static"
 NEW_KINDS = {"new faceset": "faceset", "new people": "people"}  # else a new output file
 MAPPED_FILES = (("convert", "model"), ("swap", "source"))  # files a --map replaces
-PAGES = ("media", "extract", "train", "convert", "swap", "evaluate", "verify", "jobs")
+PAGES = ("media", "extract", "train", "convert", "swap", "live", "evaluate", "verify", "jobs")
 
 
 class TooLarge(KaokaeError):
@@ -69,6 +71,7 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
     ws = Workspace(workspace_dir)
     runner = JobRunner(ws, poll_s)
     previewer = Previewer(ws.root / STATE / "previews")
+    live = LiveManager(ws)
     commands = forms.commands()
 
     async def body(request: Request) -> dict:
@@ -312,6 +315,7 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
         Route("/api/people", api(people)),
         Route("/api/faceset/restore", api(restore), methods=["POST"]),
         Route("/api/verify", api(verify), methods=["POST"]),
+        *live_routes(live, api, body),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] if allowed_hosts else []
 
@@ -319,6 +323,7 @@ def create_app(workspace_dir: str | Path, allowed_hosts: list[str] | None = None
     async def lifespan(app):
         runner.start()
         yield
+        live.close()
         runner.stop()
 
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -2,7 +2,7 @@
 "use strict";
 const $ = (s, root = document) => root.querySelector(s);
 const $$ = (s, root = document) => [...root.querySelectorAll(s)];
-const PAGES = ["media", "extract", "train", "convert", "swap", "evaluate", "verify", "jobs"];
+const PAGES = ["media", "extract", "train", "convert", "swap", "live", "evaluate", "verify", "jobs"];
 let FORMS = {}, FILES = {media: [], faceset: [], model: [], output: [], image: []};
 let JOBS = [];
 const seen = {};  // job id -> last state, to act once when a job ends
