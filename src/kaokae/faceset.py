@@ -359,19 +359,26 @@ class FaceSet:
                     entry.file = f"faces/{k:06d}.png"
         rows = sorted(reject)
         newly_rejected = self.kept.take(rows)
-        taken = {e.file for e in self.rejected}
-        next_number = _next_number(self.entries + self.rejected)
         for row, entry in zip(rows, newly_rejected.entries, strict=True):
             entry.reason = reject[row]
-            old, entry.file = entry.file, f"rejected/{Path(entry.file).name}"
-            if entry.file in taken:
-                entry.file = f"rejected/{next_number:06d}.png"
-                next_number += 1
-            taken.add(entry.file)
-            moves.append((old, entry.file))
+        moves += self._move_into("rejected", newly_rejected.entries, {e.file for e in self.rejected})
         changed = dataclasses.replace(self.alignments, kept=kept, rejected=self.alignments.rejected + newly_rejected)
         _commit_in_place(self.path, changed, moves)
         return FaceSet.open(self.path)
+
+    def _move_into(self, folder: str, entries, taken: set[str]) -> list[tuple[str, str]]:
+        """Point `entries` at `folder`, keeping each file's name unless `taken` has it (then a new number after
+        every face of the set); returns the (old, new) file moves."""
+        next_number = _next_number(self.entries + self.rejected)
+        moves = []
+        for entry in entries:
+            old, entry.file = entry.file, f"{folder}/{Path(entry.file).name}"
+            if entry.file in taken:
+                entry.file = f"{folder}/{next_number:06d}.png"
+                next_number += 1
+            taken.add(entry.file)
+            moves.append((old, entry.file))
+        return moves
 
     def restore(self, rows) -> "FaceSet":
         """Move rejected faces `rows` (indices into `rejected`) back into faces/, after the kept faces, keeping
@@ -382,17 +389,9 @@ class FaceSet:
         restored = self.alignments.rejected.take(rows)
         chosen = set(rows)
         still = self.alignments.rejected.take([i for i in range(len(self.rejected)) if i not in chosen])
-        taken = {e.file for e in self.entries}
-        next_number = _next_number(self.entries + self.rejected)
-        moves: list[tuple[str, str]] = []
         for entry in restored.entries:
             entry.reason = None
-            old, entry.file = entry.file, f"faces/{Path(entry.file).name}"
-            if entry.file in taken:
-                entry.file = f"faces/{next_number:06d}.png"
-                next_number += 1
-            taken.add(entry.file)
-            moves.append((old, entry.file))
+        moves = self._move_into("faces", restored.entries, {e.file for e in self.entries})
         changed = dataclasses.replace(self.alignments, kept=self.kept + restored, rejected=still)
         _commit_in_place(self.path, changed, moves)
         return FaceSet.open(self.path)
