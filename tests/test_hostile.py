@@ -360,8 +360,7 @@ BOMBS = {
                                     w / "out.mp4"],
     "convert-video": lambda w: ["convert", w / "bomb.y4m", "-m", w / "model", "-o", w / "out.mp4"],
     "verify-video": lambda w: ["verify", w / "bomb.y4m"],
-    "live-camera-video": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "bomb.y4m", "--output",
-                                    "none"],
+    "live-camera-video": lambda w: live_from(w / "obama.jpg", w / "bomb.y4m"),
     "people-video": lambda w: ["people", w / "bomb.y4m", "-o", w / "out"],
     "people-image": lambda w: ["people", w / "bomb.png", "-o", w / "out"],
 }
@@ -480,9 +479,14 @@ def test_every_model_folder_field_is_checked(work, capfd, variant, command):
     attempt(capfd, work, f"model {variant} / {command}", MODEL_COMMANDS[command](work))
 
 
+def live_from(source, camera) -> list:
+    """`kaokae live` with this source photo and camera, shown nowhere."""
+    return ["live", "--source", source, "--camera", camera, "--output", "none"]
+
+
 def live_clip(w: Path) -> list:
     """`kaokae live` swapping the clip as its camera, shown nowhere: what a case adds one bad value to."""
-    return ["live", "--source", w / "obama.jpg", "--camera", w / "clip.mp4", "--output", "none", "--no-realtime"]
+    return [*live_from(w / "obama.jpg", w / "clip.mp4"), "--no-realtime"]
 
 
 RANGES = {
@@ -542,28 +546,20 @@ DAMAGED = {
     "train-not-faceset": lambda w: ["train", w / "photos", w / "fb", "-m", w / "out"],
     "sort-not-faceset": lambda w: ["faceset", "sort", w / "photos", "--by", "blur"],
     "repair-not-faceset": lambda w: ["faceset", "repair", w / "photos"],
-    "live-camera-number": lambda w: ["live", "--source", w / "obama.jpg", "--camera", "63", "--output", "none"],
-    "live-camera-not-a-camera": lambda w: ["live", "--source", w / "obama.jpg", "--camera", "/dev/null", "--output",
-                                           "none"],
-    "live-camera-missing": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "missing.mp4", "--output",
-                                      "none"],
-    "live-camera-text": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "text.mp4", "--output",
-                                   "none"],
-    "live-camera-image": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "obama.jpg", "--output",
-                                    "none"],
-    "live-camera-empty": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "empty.mp4", "--output",
-                                    "none"],
+    "live-camera-number": lambda w: live_from(w / "obama.jpg", "63"),
+    "live-camera-not-a-camera": lambda w: live_from(w / "obama.jpg", "/dev/null"),
+    "live-camera-missing": lambda w: live_from(w / "obama.jpg", w / "missing.mp4"),
+    "live-camera-text": lambda w: live_from(w / "obama.jpg", w / "text.mp4"),
+    "live-camera-image": lambda w: live_from(w / "obama.jpg", w / "obama.jpg"),
+    "live-camera-empty": lambda w: live_from(w / "obama.jpg", w / "empty.mp4"),
     "live-camera-no-frames": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "noframes.mp4",
                                         "--output", "none"],
     "live-camera-stream-refused": lambda w: ["live", "--source", w / "obama.jpg", "--camera", "rtsp://127.0.0.1:1/x",
                                              "--output", "none"],
     "live-no-source": lambda w: ["live", "--camera", w / "clip.mp4", "--output", "none"],
-    "live-source-missing": lambda w: ["live", "--source", w / "missing.jpg", "--camera", w / "clip.mp4", "--output",
-                                      "none"],
-    "live-source-text": lambda w: ["live", "--source", w / "text.jpg", "--camera", w / "clip.mp4", "--output",
-                                   "none"],
-    "live-source-faceless": lambda w: ["live", "--source", w / "dogs.jpg", "--camera", w / "clip.mp4", "--output",
-                                       "none"],
+    "live-source-missing": lambda w: live_from(w / "missing.jpg", w / "clip.mp4"),
+    "live-source-text": lambda w: live_from(w / "text.jpg", w / "clip.mp4"),
+    "live-source-faceless": lambda w: live_from(w / "dogs.jpg", w / "clip.mp4"),
     "live-model-not-a-model": lambda w: ["live", "-m", w / "photos", "--camera", w / "clip.mp4", "--output", "none"],
     "live-output-unknown": lambda w: ["live", "--source", w / "obama.jpg", "--camera", w / "clip.mp4", "--output",
                                       w / "out.txt"],
@@ -669,7 +665,8 @@ READ_ONLY = {
 @pytest.mark.parametrize("case", READ_ONLY)
 def test_read_only_folders_are_one_line(open_work, capfd, case):
     argv = READ_ONLY[case](open_work)
-    with unprivileged():
+    # start from a folder `nobody` may enter: the clone's own folder may be private to root (mktemp -d)
+    with contextlib.chdir(open_work), unprivileged():
         attempt(capfd, open_work, f"read-only {case}", argv)
 
 
