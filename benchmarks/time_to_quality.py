@@ -36,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from kaokae import atomic
@@ -180,7 +181,8 @@ def run_config(pair: dict, name: str, budgets: list[float], work: Path, frames: 
         trained = minutes
         iterations = int((model_dir / "latest").read_text())
         history = [r for r in read_history(model_dir) if "faces_per_s" in r]
-        learned = work / f"learned_{name}_{minutes:g}.mp4"
+        learned = work / f"learned_{model_dir.name}_{minutes:g}.mp4"
+        learned.unlink(missing_ok=True)  # an earlier call's
         convert(pair["test_clip"], model_dir, learned, ConvertOptions(device=device, watermark=False))
         rows.append({"minutes": minutes, "iterations": iterations, "summary": score(pair, learned, frames, model_dir,
                                                                                      device),
@@ -228,6 +230,28 @@ def figure(pair: str, entry: dict, path: Path) -> None:
     fig.suptitle(f"{pair}: learned swap quality per training minute (kaokae.evaluate, dlib's models)")
     fig.tight_layout()
     fig.savefig(path)
+
+
+def frame_strip(pair: dict, entry: dict, folder: Path, path: Path, tile: int = 200) -> None:
+    """One test frame: A, each configuration's learned swap at its longest budget, the classic swap: what the
+    numbers mean to a viewer."""
+    import cv2
+
+    from kaokae.demo.run import labelled
+
+    def frame(video: Path) -> np.ndarray:
+        image = next(iter(frame_window(video, first_index=entry["frames"] // 2, count=1))).image
+        return cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)
+
+    tiles = [labelled(frame(pair["test_clip"]), "A")]
+    for name, rows in entry["configs"].items():
+        for row in sorted(rows, key=lambda r: -r["minutes"]):
+            video = folder / f"learned_{Path(row.get('model_dir', '-')).name}_{row['minutes']:g}.mp4"
+            if video.exists():
+                tiles.append(labelled(frame(video), f"{name} {row['minutes']:g} min"))
+                break
+    tiles.append(labelled(frame(folder / "classic.mp4"), "classic swap"))
+    write_image(path, np.concatenate(tiles, axis=1))
 
 
 def merge(old: dict, new: dict) -> dict:
@@ -305,6 +329,8 @@ def main() -> None:
     atomic.write_text(args.out / "time_to_quality.md", report(merged, header + " (all results in the JSON)") + "\n")
     for pair_name in results:
         figure(pair_name, merged[pair_name], args.out / f"time_to_quality_{pair_name}.png")
+        frame_strip(prepared(pair_name, work), merged[pair_name], work / pair_name,
+                    args.out / f"time_to_quality_{pair_name}_frame.png")
     print(report(results, header + f"; {(time.perf_counter() - start) / 60:.1f} min in all"))
     print(f"\nwrote {args.out}/time_to_quality_{{{','.join(results)}}}.png, .json, .md")
 
