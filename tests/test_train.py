@@ -145,7 +145,8 @@ def test_minutes_budget_then_architecture_change_is_refused(facesets, tmp_path, 
     assert main(["train", a, b, "-m", str(model_dir), *TINY, "--minutes", "0.05"]) == 0
     first = capsys.readouterr().err.strip().splitlines()[0]
     assert first.startswith("kaokae: for 0.05 min on cpu: original 64 px, width 0.0625, batch 8, warm-up + cosine lr "
-                            "to 0.001, EMA 0.999")
+                            "to 0.001, EMA 0.999, detail loss 1")
+    assert json.loads((model_dir / "config.json").read_text())["train"]["detail"] == 1.0  # the short-CPU recipe's
     state = json.loads((model_dir / CHECKPOINTS / (model_dir / LATEST).read_text().strip() / "state.json").read_text())
     assert state["iteration"] > 0 and state["elapsed_s"] < time.monotonic() - start
     # the plan's end was fixed from the measured speed, and the budget ended at it or at the clock

@@ -275,17 +275,16 @@ def _prepare_config(run: Run, device: torch.device | None = None) -> ModelConfig
         if model_dir.exists() and any(model_dir.iterdir()):
             raise KaokaeError(f"{model_dir} is not empty and holds no kaokae model: choose a new or empty folder")
         recipe = pick_recipe("cpu" if device is None else device.type, run.minutes)
-        if run.parent is not None:  # the parent's shape, the recipe's batch (as a new model of this budget)
+        if run.parent is not None:  # the parent's shape, the recipe's settings (as a new model of this budget)
             architecture, model, parent = _from_parent(run, centering)
-            settings, picked, shape = {"batch_size": recipe.batch_size, **run.settings}, f"from {run.parent}", \
-                _shape(model)
+            settings, picked, shape = {**recipe.settings(), **run.settings}, f"from {run.parent}", _shape(model)
         else:
             architecture = run.architecture or recipe.architecture
             own = architecture == recipe.architecture
             width = run.width or (recipe.width if own else 1.0)
             model = MODELS[architecture].Config.scaled(size=run.size or (recipe.size if own else None), width=width)
             shape = f"width {width:g}"
-            settings, parent = {"batch_size": recipe.batch_size, **run.settings}, None
+            settings, parent = {**recipe.settings(), **run.settings}, None
             picked = "for " + (f"{run.minutes:g} min" if run.minutes is not None else
                                f"{run.iterations} iterations" if run.iterations is not None else "no budget") + \
                      f" on {'cpu' if device is None else device.type}"
@@ -294,9 +293,10 @@ def _prepare_config(run: Run, device: torch.device | None = None) -> ModelConfig
         config = ModelConfig(architecture, json.loads(json.dumps(dataclasses.asdict(model))), face_size, centering,
                              dataclasses.asdict(train), parent=parent)
         schedule = "warm-up + cosine lr to" if train.schedule == "cosine" else "constant lr"
+        detail = f", detail loss {train.detail:g}" if train.detail else ""
         progress.info(f"kaokae: {picked}: {architecture} {model.size} px, {shape}, batch {train.batch_size}, "
-                      f"{schedule} {train.lr:g}, EMA {train.ema:g} (--model, --size, --width, --batch-size, --lr "
-                      "choose otherwise)")
+                      f"{schedule} {train.lr:g}, EMA {train.ema:g}{detail} (--model, --size, --width, --batch-size, "
+                      "--lr choose otherwise)")
         checkpoint.write_config(model_dir, config)
         return config
     if run.parent is not None:
