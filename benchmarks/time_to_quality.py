@@ -7,6 +7,8 @@ Pairs:
          the learned swap is scored on A's clip (which it trained on, as in the demo); B->B on B's faceset
   pair2  training pair 2 of ../shared/data as benchmarks/quality.py uses it (Obama -> pose_source2, --holdout, the
          last frames of Obama_clip2 never trained on)
+  reagan pair 2's B with a new A (styletalk reagan_clip1, held out the same way): for --from, a model of the same B
+         trained on another A (pair2's) as the parent
 
 Configurations (--configs) are named sets of training settings; `after` is what `kaokae train` picks by default,
 `before` the constant 5e-5 without an average that it used to run. Each budget is its own run from scratch (a
@@ -14,24 +16,30 @@ schedule is sized to its budget); a constant-rate configuration is one run resum
 the same (resuming is exact).
 
 Prints one table per pair and configuration (rows: budget in minutes) and the classic swap's row; writes
-time_to_quality.png (metrics against minutes, the classic swap as a dashed line) and .json to --out.
+time_to_quality_<pair>.png (metrics against minutes, the classic swap as a dashed line), .json and .md to --out.
+Results already in --out's JSON are kept and the new ones merged in (a configuration's rows by budget), and a
+--work folder keeps the prepared facesets and clips and the trained models: a long comparison can run as several
+short calls (one pair, configuration or budget each) on a machine shared with others.
 
 Default (both pairs, `after`, budgets 1,3,8 on pair2 and 1,2,4 on demo): about 25 minutes on 2 CPU cores.
 --short: the demo pair only at 1,2,4 minutes, for comparing levers quickly (5-8 minutes per configuration).
 
-Usage: .venv/bin/python benchmarks/time_to_quality.py [--short] [--configs before,after] [--budgets 1,2,4]
-       [--frames N] [--out DIR] [--work DIR]
+Usage: .venv/bin/python benchmarks/time_to_quality.py [--short] [--pairs pair2,demo,reagan] [--configs before,after]
+       [--budgets 1,2,4] [--from MODEL_DIR] [--frames N] [--out DIR] [--work DIR]
 """
 
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from kaokae import atomic
 from kaokae.convert import ConvertOptions, SwapModel, convert
 from kaokae.evaluate.model import person_inputs, reconstruction
 from kaokae.evaluate.run import frame_window, identity_references, score_pairs
@@ -45,9 +53,16 @@ from kaokae.train import Run, train
 from kaokae.train.checkpoint import read_history
 from quality import A_CLIPS, B_CLIP, CLASSIC_PHOTOS, DATA, EVERY, HOLDOUT, check_held_out, write_clip
 
-# name -> training settings (Run.settings) on top of the recipe `kaokae train --minutes M` picks
+A_NEW = "styletalk/samples/source_video/video/reagan_clip1.mp4"
+# name -> training settings (Run.settings; architecture, size and width go to the Run) on top of the recipe
+# `kaokae train --minutes M` picks
 CONFIGS = {
     "after": {},
+    "detail": {"detail": 1.0},
+    "detail-0.5": {"detail": 0.5},
+    "ema-alone": {"schedule": "constant", "lr": 5e-4},
+    "hd-96": {"architecture": "hd", "size": 96, "width": 0.25},
+    "original-96": {"size": 96},
     "before": {"schedule": "constant", "lr": 5e-5, "ema": 0.0},
     "const-5e-4": {"schedule": "constant", "lr": 5e-4, "ema": 0.0},
     "cosine-no-ema": {"ema": 0.0},
@@ -105,6 +120,36 @@ def prepare_pair2(work: Path, frames: int) -> dict:
     return {"a": a, "b": b, "test_clip": test_clip, "holdout": HOLDOUT, "classic_photos": photos, "frames": 0}
 
 
+def prepare_reagan(work: Path, frames: int, pair2: dict) -> dict:
+    """A new A (Reagan) for pair 2's B: held-out faces, the test clip inside the held-out stretch."""
+    a = work / "faceset_a"
+    extract([DATA / A_NEW], a, ExtractOptions(max_faces=1, every=EVERY))
+    last = probe(DATA / A_NEW).frame_count - 1
+    first = last - frames + 1
+    check_held_out(FaceSet.open(a), 0, first)
+    test_clip = work / "test_a.mp4"
+    write_clip(DATA / A_NEW, test_clip, first, last)
+    return {**pair2, "a": a, "test_clip": test_clip}
+
+
+def prepared(pair_name: str, work: Path) -> dict:
+    """The pair's facesets and clips, from an earlier call's --work folder when it has them."""
+    folder = work / pair_name
+    record = folder / "pair.json"
+    if record.exists():
+        return {k: [Path(p) for p in v] if isinstance(v, list) else Path(v) if isinstance(v, str) else v
+                for k, v in json.loads(record.read_text()).items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    if pair_name == "demo":
+        pair = prepare_demo(folder)
+    elif pair_name == "pair2":
+        pair = prepare_pair2(folder, 120)
+    else:
+        pair = prepare_reagan(folder, 120, prepared("pair2", work))
+    record.write_text(json.dumps(pair, default=str))
+    return pair
+
+
 def score(pair: dict, swapped: Path, frames: int, model_dir: Path | None, device: str) -> dict:
     """The learned (or classic) swap's summary on the first `frames` frames of the pair's test clip."""
     if "references" not in pair:  # B's and A's identity, measured once per pair
@@ -118,25 +163,31 @@ def score(pair: dict, swapped: Path, frames: int, model_dir: Path | None, device
     return summary
 
 
-def run_config(pair: dict, name: str, budgets: list[float], work: Path, frames: int, device: str) -> list[dict]:
+def run_config(pair: dict, name: str, budgets: list[float], work: Path, frames: int, device: str,
+               parent: Path | None) -> list[dict]:
     """One row per budget: minutes, iterations, the summary."""
     settings = {**CONFIGS[name], "holdout": pair["holdout"]}
+    shape = {key: settings.pop(key) for key in ("architecture", "size", "width") if key in settings}
     chained = settings.get("schedule") == "constant"
     rows, model_dir, trained = [], None, 0.0
     for minutes in budgets:
         if not chained or model_dir is None:
-            model_dir, trained = work / f"model_{name}_{minutes:g}", 0.0
+            model_dir, trained = work / f"model_{name}{'_from' if parent else ''}_{minutes:g}", 0.0
+            if model_dir.exists():  # an earlier call's run of this budget: measured again from scratch
+                shutil.rmtree(model_dir)
         train(Run(pair["a"], pair["b"], model_dir, settings=settings, minutes=minutes - trained,
-                  save_every=10**9, preview_every=10**9, device=device))
+                  save_every=10**9, preview_every=10**9, device=device, parent=parent if trained == 0 else None,
+                  **shape))
         trained = minutes
         iterations = int((model_dir / "latest").read_text())
         history = [r for r in read_history(model_dir) if "faces_per_s" in r]
-        learned = work / f"learned_{name}_{minutes:g}.mp4"
+        learned = work / f"learned_{model_dir.name}_{minutes:g}.mp4"
+        learned.unlink(missing_ok=True)  # an earlier call's
         convert(pair["test_clip"], model_dir, learned, ConvertOptions(device=device, watermark=False))
         rows.append({"minutes": minutes, "iterations": iterations, "summary": score(pair, learned, frames, model_dir,
                                                                                      device),
                      "faces_per_s": round(sum(r["faces_per_s"] for r in history[1:]) / max(len(history) - 1, 1), 1),
-                     "loadavg": Path("/proc/loadavg").read_text().split()[0]})
+                     "loadavg": Path("/proc/loadavg").read_text().split()[0], "model_dir": str(model_dir)})
     return rows
 
 
@@ -156,80 +207,132 @@ def _cell(value, fmt: str) -> str:
     return "–" if value is None else fmt.format(value)
 
 
-def figure(results: dict, path: Path) -> None:
-    """One panel per metric: quality against minutes, a line per pair and configuration, the classic swap dashed."""
+def figure(pair: str, entry: dict, path: Path) -> None:
+    """One panel per metric: quality against minutes, a line per configuration, the classic swap dashed."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(14, 7), dpi=100)
+    fig = Figure(figsize=(14, 7), dpi=80)
     axes = fig.subplots(2, 4).ravel()
-    colours = {}
     for ax, (header, get, _) in zip(axes, METRICS, strict=False):
-        for pair, entry in results.items():
-            for name, rows in entry["configs"].items():
-                points = [(r["minutes"], get(r["summary"])) for r in rows if get(r["summary"]) is not None]
-                if points:
-                    line, = ax.plot(*zip(*points, strict=True), "o-", label=f"{pair} {name}",
-                                    color=colours.get((pair, name)))
-                    colours[(pair, name)] = line.get_color()
-            value = get(entry["classic"])
-            if value is not None:
-                ax.axhline(value, linestyle="--", color="0.3" if pair == "demo" else "0.6",
-                           label=f"{pair} classic swap")
+        for name, rows in entry["configs"].items():
+            points = sorted((r["minutes"], get(r["summary"])) for r in rows if get(r["summary"]) is not None)
+            if points:
+                ax.plot(*zip(*points, strict=True), "o-", label=name)
+        value = get(entry["classic"])
+        if value is not None:
+            ax.axhline(value, linestyle="--", color="0.4", label="classic swap")
         ax.set_title(header)
         ax.set_xlabel("CPU minutes of training")
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     axes[-1].axis("off")
     axes[-1].legend(handles, labels, loc="center")
-    fig.suptitle("Learned swap quality per training minute (kaokae.evaluate, dlib's models)")
+    fig.suptitle(f"{pair}: learned swap quality per training minute (kaokae.evaluate, dlib's models)")
     fig.tight_layout()
     fig.savefig(path)
+
+
+def frame_strip(pair: dict, entry: dict, folder: Path, path: Path, tile: int = 200) -> None:
+    """One test frame: A, each configuration's learned swap at its longest budget, the classic swap: what the
+    numbers mean to a viewer."""
+    import cv2
+
+    from kaokae.demo.run import labelled
+
+    def frame(video: Path) -> np.ndarray:
+        image = next(iter(frame_window(video, first_index=entry["frames"] // 2, count=1))).image
+        return cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)
+
+    tiles = [labelled(frame(pair["test_clip"]), "A")]
+    for name, rows in entry["configs"].items():
+        for row in sorted(rows, key=lambda r: -r["minutes"]):
+            video = folder / f"learned_{Path(row.get('model_dir', '-')).name}_{row['minutes']:g}.mp4"
+            if video.exists():
+                tiles.append(labelled(frame(video), f"{name} {row['minutes']:g} min"))
+                break
+    tiles.append(labelled(frame(folder / "classic.mp4"), "classic swap"))
+    write_image(path, np.concatenate(tiles, axis=1))
+
+
+def merge(old: dict, new: dict) -> dict:
+    """`new` results over `old` ones: a configuration's rows replaced budget by budget, the rest kept."""
+    merged = json.loads(json.dumps(old))
+    for pair, entry in new.items():
+        target = merged.setdefault(pair, {"configs": {}})
+        target.update(classic=entry["classic"], frames=entry["frames"])
+        for name, rows in entry["configs"].items():
+            kept = {r["minutes"]: r for r in target["configs"].get(name, [])}
+            kept.update({r["minutes"]: r for r in rows})
+            target["configs"][name] = [kept[m] for m in sorted(kept)]
+    return merged
+
+
+def report(results: dict, header: str) -> str:
+    lines = [header]
+    for pair_name, entry in results.items():
+        for name, rows in entry["configs"].items():
+            config = CONFIGS[name.removesuffix(" --from")] or "the default recipe"
+            loads = ", ".join(r["loadavg"] for r in rows)
+            lines += [f"\n{pair_name}, {name} ({config}), load average after each row's training: {loads}:\n",
+                      table(rows, entry["classic"])]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="the demo pair only, budgets 1,2,4 minutes")
-    parser.add_argument("--pairs", default=None, help="comma-separated: demo, pair2 (default both; --short: demo)")
+    parser.add_argument("--pairs", default=None, help="comma-separated: demo, pair2, reagan (default pair2,demo; "
+                                                      "--short: demo)")
     parser.add_argument("--configs", default="after", help=f"comma-separated, of {', '.join(CONFIGS)}; default after")
     parser.add_argument("--budgets", default=None, help="comma-separated minutes (default 1,3,8 on pair2, 1,2,4 demo)")
+    parser.add_argument("--from", dest="parent", type=Path, default=None,
+                        help="start every run from this model (kaokae train --from): rows named 'CONFIG --from'")
     parser.add_argument("--frames", type=int, default=40, help="frames of A's test clip scored (default 40)")
-    parser.add_argument("--out", type=Path, default=Path("time_to_quality"), help="folder for the PNG and JSON")
-    parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
+    parser.add_argument("--out", type=Path, default=Path("time_to_quality"), help="folder for the PNG and JSON; "
+                        "results already in its JSON are kept and merged with this call's")
+    parser.add_argument("--work", type=Path, default=None, help="working folder, reused by later calls (default: a "
+                        "temporary one)")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args()
     set_quiet(args.quiet)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     pairs = (args.pairs or ("demo" if args.short else "pair2,demo")).split(",")
     configs = args.configs.split(",")
-    unknown = [c for c in configs if c not in CONFIGS] + [p for p in pairs if p not in ("demo", "pair2")]
+    unknown = [c for c in configs if c not in CONFIGS] + [p for p in pairs if p not in ("demo", "pair2", "reagan")]
     if unknown:
         raise SystemExit(f"unknown: {', '.join(unknown)}")
+    saved = args.out / "time_to_quality.json"
+    old = json.loads(saved.read_text()) if saved.exists() else {}
     results, start = {}, time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kaokae-ttq-") as tmp:
         work = args.work or Path(tmp)
         for pair_name in pairs:
+            pair = prepared(pair_name, work)
             folder = work / pair_name
-            folder.mkdir(parents=True, exist_ok=True)
-            pair = prepare_demo(folder) if pair_name == "demo" else prepare_pair2(folder, 120)
             budgets = [float(b) for b in (args.budgets or ("1,2,4" if pair_name == "demo" else "1,3,8")).split(",")]
-            classic_clip = folder / "classic.mp4"
-            swap_media(pair["classic_photos"], pair["test_clip"], classic_clip, watermark=False)
-            entry = {"classic": score(pair, classic_clip, args.frames, None, device), "configs": {}}
+            classic = old.get(pair_name, {}).get("classic")
+            if classic is None or old[pair_name].get("frames") != args.frames:
+                classic_clip = folder / "classic.mp4"
+                swap_media(pair["classic_photos"], pair["test_clip"], classic_clip, watermark=False)
+                classic = score(pair, classic_clip, args.frames, None, device)
+            entry = {"classic": classic, "frames": args.frames, "configs": {}}
             for name in configs:
-                entry["configs"][name] = run_config(pair, name, budgets, folder, args.frames, device)
-                info(f"{pair_name} {name} done after {(time.perf_counter() - start) / 60:.1f} min")
+                row_name = f"{name} --from" if args.parent else name
+                entry["configs"][row_name] = run_config(pair, name, budgets, folder, args.frames, device, args.parent)
+                info(f"{pair_name} {row_name} done after {(time.perf_counter() - start) / 60:.1f} min")
             results[pair_name] = entry
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "time_to_quality.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    figure(results, args.out / "time_to_quality.png")
-    print(f"Time to quality on {device}, {os.cpu_count()} CPU threads, torch {torch.__version__}, "
-          f"{args.frames} frames scored per point; {(time.perf_counter() - start) / 60:.1f} min in all; "
-          f"load average at the start of each row in the JSON")
-    for pair_name, entry in results.items():
-        for name, rows in entry["configs"].items():
-            print(f"\n{pair_name}, {name} ({CONFIGS[name] or 'the default recipe'}), load {rows[-1]['loadavg']}:\n")
-            print(table(rows, entry["classic"]))
-    print(f"\nwrote {args.out / 'time_to_quality.png'}")
+    merged = merge(old, results)
+    atomic.write_text(saved, json.dumps(merged, indent=1, default=str) + "\n")
+    header = (f"Time to quality on {device}, {os.cpu_count()} CPU threads, torch {torch.__version__}, "
+              f"{args.frames} frames scored per point")
+    atomic.write_text(args.out / "time_to_quality.md", report(merged, header + " (all results in the JSON)") + "\n")
+    for pair_name in results:
+        figure(pair_name, merged[pair_name], args.out / f"time_to_quality_{pair_name}.png")
+        frame_strip(prepared(pair_name, work), merged[pair_name], work / pair_name,
+                    args.out / f"time_to_quality_{pair_name}_frame.png")
+    print(report(results, header + f"; {(time.perf_counter() - start) / 60:.1f} min in all"))
+    print(f"\nwrote {args.out}/time_to_quality_{{{','.join(results)}}}.png, .json, .md")
 
 
 if __name__ == "__main__":

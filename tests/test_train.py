@@ -25,7 +25,14 @@ from kaokae.train import Run, load_model, train
 from kaokae.train.augment import Augmentation, augment
 from kaokae.train.checkpoint import CHECKPOINTS, HISTORY, LATEST, read_history
 from kaokae.train.data import load_faceset
-from kaokae.train.losses import blur_matrix, gaussian_kernel, pixel_weights, reconstruction_loss, ssim_map
+from kaokae.train.losses import (
+    blur_matrix,
+    gaussian_kernel,
+    gradient_l1,
+    pixel_weights,
+    reconstruction_loss,
+    ssim_map,
+)
 from kaokae.train.models import MODELS, build_model, flops_per_sample, parameter_count
 from kaokae.train.precision import memory_format, use_bf16
 
@@ -138,7 +145,8 @@ def test_minutes_budget_then_architecture_change_is_refused(facesets, tmp_path, 
     assert main(["train", a, b, "-m", str(model_dir), *TINY, "--minutes", "0.05"]) == 0
     first = capsys.readouterr().err.strip().splitlines()[0]
     assert first.startswith("kaokae: for 0.05 min on cpu: original 64 px, width 0.0625, batch 8, warm-up + cosine lr "
-                            "to 0.001, EMA 0.999")
+                            "to 0.001, EMA 0.999, detail loss 1")
+    assert json.loads((model_dir / "config.json").read_text())["train"]["detail"] == 1.0  # the short-CPU recipe's
     state = json.loads((model_dir / CHECKPOINTS / (model_dir / LATEST).read_text().strip() / "state.json").read_text())
     assert state["iteration"] > 0 and state["elapsed_s"] < time.monotonic() - start
     # the plan's end was fixed from the measured speed, and the budget ended at it or at the clock
@@ -466,6 +474,39 @@ def test_loss_weights_follow_the_face(facesets):
                  for name, region in (("cheeks", cheeks), ("background", background), ("features", features))}
     assert per_pixel["features"] == pytest.approx(3 * per_pixel["cheeks"], rel=0.1)
     assert per_pixel["background"] == pytest.approx(0.1 * per_pixel["cheeks"], rel=0.1)
+
+
+def test_detail_loss_punishes_blur_not_offsets(facesets):
+    """The detail term (L1 on image gradients) is zero for a face off by a constant and large for a blurred face
+    that a plain L1 scores as close; with weight `detail` it adds exactly detail x that term."""
+    data, _, _ = load_faceset(facesets[1], 64)
+    x = data.faces[:4].float() / 255
+    target, weight = x[:, :3], pixel_weights(x[:, 3:4], x[:, 4:5], background=0.1, eyes_mouth_weight=3.0)
+    blurred = blur_matrix(64) @ target @ blur_matrix(64).T
+    l1_blur = reconstruction_loss(blurred, target, weight, 1.0, 0.0)[1].item()
+    offset = target + l1_blur  # the same plain L1 as the blurred face
+    assert reconstruction_loss(offset, target, weight, 1.0, 0.0)[1].item() == pytest.approx(l1_blur, rel=1e-4)
+    assert gradient_l1(offset, target, weight).item() == pytest.approx(0, abs=1e-5)
+    detail = gradient_l1(blurred, target, weight).item()
+    assert detail > l1_blur  # blur costs more in the gradients than in the pixels
+    plain = reconstruction_loss(blurred, target, weight, 1.0, 1.0)[0].item()
+    assert reconstruction_loss(blurred, target, weight, 1.0, 1.0, detail=0.5)[0].item() == \
+        pytest.approx(plain + 0.5 * detail, rel=1e-5)
+
+
+def test_detail_weight_changes_training(facesets, tmp_path):
+    """TrainConfig.detail reaches the training step: the same seed and batches with the detail term give other
+    weights and a higher logged loss (the extra term), and config.json records it."""
+    set_quiet(True)
+    runs = {d: tmp_path / f"detail_{d:g}" for d in (0.0, 1.0)}
+    for d, folder in runs.items():
+        train(tiny_run(facesets, folder, iterations=10, save_every=100, preview_every=100, settings={"detail": d}))
+    assert json.loads((runs[1.0] / "config.json").read_text())["train"]["detail"] == 1.0
+    plain, detailed = (load_file(folder / CHECKPOINTS / "000000010" / "training.safetensors") for folder in
+                       runs.values())
+    assert not all(torch.equal(plain[k], detailed[k]) for k in plain)
+    first = {d: next(r for r in read_history(folder) if "loss_a" in r) for d, folder in runs.items()}
+    assert first[1.0]["loss_a"] > first[0.0]["loss_a"] and first[1.0]["loss_b"] > first[0.0]["loss_b"]
 
 
 def test_ssim_blur_is_the_gaussian_window():

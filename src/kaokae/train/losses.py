@@ -1,5 +1,6 @@
-"""Reconstruction losses: L1 + DSSIM, weighted per pixel by the landmark face mask with extra weight on the eyes and
-mouth (what a viewer looks at first), plus the mask loss for models that learn a mask. Computed in float32."""
+"""Reconstruction losses: L1 + DSSIM (+ an optional detail term on image gradients), weighted per pixel by the
+landmark face mask with extra weight on the eyes and mouth (what a viewer looks at first), plus the mask loss for
+models that learn a mask. Computed in float32."""
 
 import torch
 import torch.nn.functional as F
@@ -51,14 +52,24 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
 
 
-def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, l1: float, dssim: float
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+def gradient_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """L1 of the difference of horizontal and vertical neighbour differences under `weight`: zero for a prediction
+    off by a constant, large for a blurred one (blur flattens the edges a plain L1 barely sees)."""
+    dx = (pred[..., :, 1:] - pred[..., :, :-1]) - (target[..., :, 1:] - target[..., :, :-1])
+    dy = (pred[..., 1:, :] - pred[..., :-1, :]) - (target[..., 1:, :] - target[..., :-1, :])
+    return weighted_mean(dx.abs(), weight[..., :, 1:]) + weighted_mean(dy.abs(), weight[..., 1:, :])
+
+
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, l1: float, dssim: float,
+                        detail: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, l1 term) of a predicted face against its target under per-pixel `weight`."""
     pred, target = pred.float(), target.float()
     l1_term = weighted_mean((pred - target).abs(), weight)
     loss = l1 * l1_term
     if dssim:
         loss = loss + dssim * weighted_mean((1 - ssim_map(pred, target)) / 2, weight)
+    if detail:
+        loss = loss + detail * gradient_l1(pred, target, weight)
     return loss, l1_term
 
 

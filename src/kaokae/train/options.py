@@ -15,7 +15,7 @@ MODEL = ("model (fixed when the folder is created; a different value is refused 
 SETTINGS = "training settings (stored in the folder; given again, they replace the stored value)"
 RUN = "run"
 STORED_SETTINGS = ("batch_size", "lr", "schedule", "warmup", "ema", "seed", "holdout", "color_transfer",
-                   "warp")  # TrainConfig fields
+                   "warp", "detail")  # TrainConfig fields
 SCHEDULES = ("cosine", "constant")  # kaokae.train.trainer.learning_rate
 
 
@@ -111,6 +111,9 @@ class TrainOptions(CardOptions):
     warp: float | None = option(None, "strength of the random grid warp of the inputs that teaches the model each "
                                       "face's shape (control-point std as a fraction of the size; 0 turns it off)",
                                 minimum=0, metavar="STD", default_help="0.025", group=SETTINGS)
+    detail: float | None = option(None, "weight of a loss on image gradients, beside L1 and DSSIM: fine detail a plain "
+                                        "L1 forgives (0 turns it off)", minimum=0, metavar="WEIGHT",
+                                  default_help="1 for --minutes up to 30 on a CPU, else 0", group=SETTINGS)
     save_every: int = option(2000, "iterations between checkpoints", above=0, group=RUN)
     preview_every: int = option(500, "iterations between preview.png and loss.png updates (and held-out L1)",
                                 above=0, group=RUN)

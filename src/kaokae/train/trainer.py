@@ -68,6 +68,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max gradient norm
     l1: float = 1.0  # loss weights
     dssim: float = 1.0
+    detail: float = 0.0  # L1 on image gradients (fine detail the plain L1 forgives); 0: off
     mask: float = 1.0  # the mask loss of models that learn a mask
     background: float = 0.1  # pixel weight outside the face (1 on it)
     eyes_mouth: float = 3.0  # pixel weight on eyes and mouth
@@ -273,17 +274,17 @@ def _prepare_config(run: Run, device: torch.device | None = None) -> ModelConfig
     if config is None:
         if model_dir.exists() and any(model_dir.iterdir()):
             raise KaokaeError(f"{model_dir} is not empty and holds no kaokae model: choose a new or empty folder")
-        if run.parent is not None:
+        recipe = pick_recipe("cpu" if device is None else device.type, run.minutes)
+        if run.parent is not None:  # the parent's shape, the recipe's settings (as a new model of this budget)
             architecture, model, parent = _from_parent(run, centering)
-            settings, picked, shape = run.settings, f"from {run.parent}", _shape(model)
+            settings, picked, shape = {**recipe.settings(), **run.settings}, f"from {run.parent}", _shape(model)
         else:
-            recipe = pick_recipe("cpu" if device is None else device.type, run.minutes)
             architecture = run.architecture or recipe.architecture
             own = architecture == recipe.architecture
             width = run.width or (recipe.width if own else 1.0)
             model = MODELS[architecture].Config.scaled(size=run.size or (recipe.size if own else None), width=width)
             shape = f"width {width:g}"
-            settings, parent = {"batch_size": recipe.batch_size, **run.settings}, None
+            settings, parent = {**recipe.settings(), **run.settings}, None
             picked = "for " + (f"{run.minutes:g} min" if run.minutes is not None else
                                f"{run.iterations} iterations" if run.iterations is not None else "no budget") + \
                      f" on {'cpu' if device is None else device.type}"
@@ -292,9 +293,10 @@ def _prepare_config(run: Run, device: torch.device | None = None) -> ModelConfig
         config = ModelConfig(architecture, json.loads(json.dumps(dataclasses.asdict(model))), face_size, centering,
                              dataclasses.asdict(train), parent=parent)
         schedule = "warm-up + cosine lr to" if train.schedule == "cosine" else "constant lr"
+        detail = f", detail loss {train.detail:g}" if train.detail else ""
         progress.info(f"kaokae: {picked}: {architecture} {model.size} px, {shape}, batch {train.batch_size}, "
-                      f"{schedule} {train.lr:g}, EMA {train.ema:g} (--model, --size, --width, --batch-size, --lr "
-                      "choose otherwise)")
+                      f"{schedule} {train.lr:g}, EMA {train.ema:g}{detail} (--model, --size, --width, --batch-size, "
+                      "--lr choose otherwise)")
         checkpoint.write_config(model_dir, config)
         return config
     if run.parent is not None:
@@ -400,7 +402,7 @@ def side_losses(rgb: torch.Tensor, mask: torch.Tensor | None, batch: Batch, cfg:
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, l1, mask loss) of one person's reconstruction, in float32."""
     weight = pixel_weights(batch.face_mask, batch.eyes_mouth, cfg.background, cfg.eyes_mouth)
-    loss, l1 = reconstruction_loss(rgb, batch.targets, weight, cfg.l1, cfg.dssim)
+    loss, l1 = reconstruction_loss(rgb, batch.targets, weight, cfg.l1, cfg.dssim, cfg.detail)
     if mask is None:
         return loss, l1, torch.zeros((), device=loss.device)
     m = mask_loss(mask, batch.face_mask)
