@@ -313,6 +313,7 @@ def main() -> None:
             classic = old.get(pair_name, {}).get("classic")
             if classic is None or old[pair_name].get("frames") != args.frames:
                 classic_clip = folder / "classic.mp4"
+                classic_clip.unlink(missing_ok=True)  # an earlier call's, scored on other frames
                 swap_media(pair["classic_photos"], pair["test_clip"], classic_clip, watermark=False)
                 classic = score(pair, classic_clip, args.frames, None, device)
             entry = {"classic": classic, "frames": args.frames, "configs": {}}
