@@ -24,8 +24,12 @@ short calls (one pair, configuration or budget each) on a machine shared with ot
 Default (both pairs, `after`, budgets 1,3,8 on pair2 and 1,2,4 on demo): about 25 minutes on 2 CPU cores.
 --short: the demo pair only at 1,2,4 minutes, for comparing levers quickly (5-8 minutes per configuration).
 
+Convert-time levers score the same trained models: --classic-detail converts with `--detail-from` the classic
+swap's photos, and --trained-before skips the training (the models of an earlier call in --work).
+
 Usage: .venv/bin/python benchmarks/time_to_quality.py [--short] [--pairs pair2,demo,reagan] [--configs before,after]
-       [--budgets 1,2,4] [--from MODEL_DIR] [--frames N] [--out DIR] [--work DIR]
+       [--budgets 1,2,4] [--from MODEL_DIR] [--classic-detail] [--trained-before] [--frames N] [--out DIR]
+       [--work DIR]
 """
 
 import argparse
@@ -63,6 +67,7 @@ CONFIGS = {
     "ema-alone": {"schedule": "constant", "lr": 5e-4},
     "hd-96": {"architecture": "hd", "size": 96, "width": 0.25},
     "original-96": {"size": 96},
+    "width-0.5": {"width": 0.5},
     "before": {"schedule": "constant", "lr": 5e-5, "ema": 0.0},
     "const-5e-4": {"schedule": "constant", "lr": 5e-4, "ema": 0.0},
     "cosine-no-ema": {"ema": 0.0},
@@ -71,6 +76,7 @@ CONFIGS = {
     "batch-16": {"batch_size": 16},
     "no-warp": {"warp": 0.0},
     "warp-decay": {"warp_end": 0.0},
+    "no-warp-decay": {"warp_end": 1.0},
 }
 # (header, how to get it from a summary, format); arrows say which way is better
 METRICS = [
@@ -164,8 +170,9 @@ def score(pair: dict, swapped: Path, frames: int, model_dir: Path | None, device
 
 
 def run_config(pair: dict, name: str, budgets: list[float], work: Path, frames: int, device: str,
-               parent: Path | None) -> list[dict]:
-    """One row per budget: minutes, iterations, the summary."""
+               parent: Path | None, trained_before: bool = False, detail: bool = False) -> list[dict]:
+    """One row per budget: minutes, iterations, the summary. trained_before: score the models an earlier call
+    trained in `work` instead of training; detail: convert with the classic swap's detail (--detail-from)."""
     settings = {**CONFIGS[name], "holdout": pair["holdout"]}
     shape = {key: settings.pop(key) for key in ("architecture", "size", "width") if key in settings}
     chained = settings.get("schedule") == "constant"
@@ -173,21 +180,26 @@ def run_config(pair: dict, name: str, budgets: list[float], work: Path, frames: 
     for minutes in budgets:
         if not chained or model_dir is None:
             model_dir, trained = work / f"model_{name}{'_from' if parent else ''}_{minutes:g}", 0.0
-            if model_dir.exists():  # an earlier call's run of this budget: measured again from scratch
+            if trained_before and not model_dir.exists():
+                raise SystemExit(f"--trained-before: no model {model_dir} (train it first)")
+            if model_dir.exists() and not trained_before:  # an earlier call's run of this budget: measured afresh
                 shutil.rmtree(model_dir)
-        train(Run(pair["a"], pair["b"], model_dir, settings=settings, minutes=minutes - trained,
-                  save_every=10**9, preview_every=10**9, device=device, parent=parent if trained == 0 else None,
-                  **shape))
+        if not trained_before:
+            train(Run(pair["a"], pair["b"], model_dir, settings=settings, minutes=minutes - trained,
+                      save_every=10**9, preview_every=10**9, device=device, parent=parent if trained == 0 else None,
+                      **shape))
         trained = minutes
         iterations = int((model_dir / "latest").read_text())
         history = [r for r in read_history(model_dir) if "faces_per_s" in r]
-        learned = work / f"learned_{model_dir.name}_{minutes:g}.mp4"
+        learned = work / f"learned_{model_dir.name}{'_detail' if detail else ''}_{minutes:g}.mp4"
         learned.unlink(missing_ok=True)  # an earlier call's
-        convert(pair["test_clip"], model_dir, learned, ConvertOptions(device=device, watermark=False))
+        convert(pair["test_clip"], model_dir, learned, ConvertOptions(
+            device=device, watermark=False, detail_from=pair["classic_photos"] if detail else []))
         rows.append({"minutes": minutes, "iterations": iterations, "summary": score(pair, learned, frames, model_dir,
                                                                                      device),
                      "faces_per_s": round(sum(r["faces_per_s"] for r in history[1:]) / max(len(history) - 1, 1), 1),
-                     "loadavg": Path("/proc/loadavg").read_text().split()[0], "model_dir": str(model_dir)})
+                     "loadavg": Path("/proc/loadavg").read_text().split()[0], "model_dir": str(model_dir),
+                     "video": learned.name})
     return rows
 
 
@@ -246,7 +258,7 @@ def frame_strip(pair: dict, entry: dict, folder: Path, path: Path, tile: int = 2
     tiles = [labelled(frame(pair["test_clip"]), "A")]
     for name, rows in entry["configs"].items():
         for row in sorted(rows, key=lambda r: -r["minutes"]):
-            video = folder / f"learned_{Path(row.get('model_dir', '-')).name}_{row['minutes']:g}.mp4"
+            video = folder / row.get("video", f"learned_{Path(row.get('model_dir', '-')).name}_{row['minutes']:g}.mp4")
             if video.exists():
                 tiles.append(labelled(frame(video), f"{name} {row['minutes']:g} min"))
                 break
@@ -271,7 +283,7 @@ def report(results: dict, header: str) -> str:
     lines = [header]
     for pair_name, entry in results.items():
         for name, rows in entry["configs"].items():
-            config = CONFIGS[name.removesuffix(" --from")] or "the default recipe"
+            config = CONFIGS[name.split(" ")[0]] or "the default recipe"
             loads = ", ".join(r["loadavg"] for r in rows)
             lines += [f"\n{pair_name}, {name} ({config}), load average after each row's training: {loads}:\n",
                       table(rows, entry["classic"])]
@@ -287,6 +299,10 @@ def main() -> None:
     parser.add_argument("--budgets", default=None, help="comma-separated minutes (default 1,3,8 on pair2, 1,2,4 demo)")
     parser.add_argument("--from", dest="parent", type=Path, default=None,
                         help="start every run from this model (kaokae train --from): rows named 'CONFIG --from'")
+    parser.add_argument("--classic-detail", action="store_true", help="convert with the classic swap's detail "
+                        "(convert --detail-from the classic swap's photos): rows named 'CONFIG +classic detail'")
+    parser.add_argument("--trained-before", action="store_true", help="score the models an earlier call trained in "
+                        "--work (same configurations and budgets) instead of training them again")
     parser.add_argument("--frames", type=int, default=40, help="frames of A's test clip scored (default 40)")
     parser.add_argument("--out", type=Path, default=Path("time_to_quality"), help="folder for the PNG and JSON; "
                         "results already in its JSON are kept and merged with this call's")
@@ -318,8 +334,10 @@ def main() -> None:
                 classic = score(pair, classic_clip, args.frames, None, device)
             entry = {"classic": classic, "frames": args.frames, "configs": {}}
             for name in configs:
-                row_name = f"{name} --from" if args.parent else name
-                entry["configs"][row_name] = run_config(pair, name, budgets, folder, args.frames, device, args.parent)
+                row_name = name + (" --from" if args.parent else "") + (" +classic detail" if args.classic_detail
+                                                                         else "")
+                entry["configs"][row_name] = run_config(pair, name, budgets, folder, args.frames, device, args.parent,
+                                                        args.trained_before, args.classic_detail)
                 info(f"{pair_name} {row_name} done after {(time.perf_counter() - start) / 60:.1f} min")
             results[pair_name] = entry
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from kaokae.convert import Converter, ConvertOptions, SwapModel
 from kaokae.convert.geometry import model_input
 from kaokae.convert.locate import DetectedFaces, DetectOptions
 from kaokae.convert.output import PREVIEW_HEIGHT
+from kaokae.evaluate.metrics import detail_energy
 from kaokae.extract import ExtractOptions, extract
 from kaokae.faces import FaceFinder
 from kaokae.faceset import FaceSet
@@ -237,6 +238,32 @@ def test_prediction_moving_average_follows_each_track(setup):
     assert converter.ema == {}
 
 
+def test_classic_detail_sharpens_the_face_and_keeps_its_shading(setup, capsys):
+    """--detail-from: the same model's face gains a photo of B's fine detail; its shading and everything outside the
+    face stay as they were (against --keep-mouth, which --detail-from implies)."""
+    root, clip, faceset = setup["root"], setup["clip"], setup["faceset_a"]
+    photo = data_file(BIDEN)  # a sharp photo: its fine detail is what the model's soft face lacks
+    outputs = {}
+    for name, extra in (("plain", ("--keep-mouth",)), ("detail", ("--detail-from", photo))):
+        outputs[name] = root / f"detail_{name}.mp4"
+        code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", outputs[name], "--crf", 0, "--preset",
+                            "ultrafast", "--no-watermark", *extra)
+        assert code == 0, err
+    gains = []
+    with open_media(outputs["plain"]) as a, open_media(outputs["detail"]) as b:
+        for plain, detailed in zip(a, b, strict=True):
+            landmarks = faceset.landmarks[faceset.frame_lookup(0, plain.index)[0]]
+            outside = ~face_region(landmarks, plain.image.shape, 0.05)
+            assert np.array_equal(plain.image[outside], detailed.image[outside])
+            box = np.array([*landmarks.min(0), *landmarks.max(0)])
+            gains.append(detail_energy(detailed.image, box) / detail_energy(plain.image, box))
+            inside = face_region(landmarks, plain.image.shape, -0.1)
+            blur = [cv2.GaussianBlur(f.image, (0, 0), 12).astype(int) for f in (plain, detailed)]
+            change = (blur[1] - blur[0])[inside]
+            assert np.abs(change).mean() < 4 and abs(change.mean()) < 2.5, "the detail changed the face's shading"
+    assert len(gains) == CLIP_FRAMES and min(gains) > 1.5, gains
+
+
 def test_bad_models_and_inputs_are_one_line_errors(setup, tmp_path, capsys):
     clip, model = setup["clip"], setup["model"]
     out = tmp_path / "out.mp4"
@@ -260,6 +287,9 @@ def test_bad_models_and_inputs_are_one_line_errors(setup, tmp_path, capsys):
         ((clip, "-m", model, "-o", taken), "exists (use --overwrite"),
         ((clip, "-m", model, "-o", out, "--preset", "quick"), "unknown --preset"),
         ((clip, "-m", model, "-o", out, "--feather", "2"), "--feather must be between"),
+        ((clip, "-m", model, "-o", out, "--detail-from", data_file(NO_FACE)), "no face found in source photo"),
+        ((clip, "-o", out, "--map", f"{data_file(BIDEN)}={model}", "--detail-from", data_file(BIDEN)),
+         "--detail-from does not go with --map"),
     ]
     for args, message in cases:
         code, err = run_cli(capsys, *args)

@@ -29,11 +29,17 @@ def device_problem(name: str) -> str | None:
 class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, CompositeOptions, DirectionOptions):
     mask: str | None = option(None, "which pixels take the new face", choices=MASKS.names, group="blending",
                               default_help="both for a model with a learned mask, else hull")
-    keep_mouth: bool = option(False, "keep the frame's own open mouth (teeth, tongue) instead of the model's",
+    keep_mouth: bool = option(False, "keep the frame's own open mouth (teeth, tongue) instead of the model's "
+                                     "(on with --detail-from)",
                               group="blending")
     prediction_ema: float = option(0.0, "steady a flickering model: blend each face's prediction with the previous "
                                         "frames' along its track, W being the previous frames' share (0: off)",
                                    minimum=0, below=1, metavar="W", group="blending")
+    detail_from: list[Path] = option([], "photos of B whose fine detail (pores, lashes, edges), warped onto each face "
+                                         "as the classic swap does, is added over the model's face, which a small "
+                                         "or briefly trained model draws soft; like the classic swap it keeps the "
+                                         "frame's own open mouth (--keep-mouth)", metavar="PHOTO",
+                                 group="blending")
     map: list[MapEntry] = map_option()
     alignments: Path | None = option(None, "reuse the faces stored by `kaokae extract` for this input instead of "
                                            "detecting them; the faceset's sources must include INPUT",
@@ -56,3 +62,5 @@ class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, 
     def validate(self) -> None:
         if self.only and self.map:
             raise OptionError("map", "does not go with --only: the map already says whose faces change")
+        if self.detail_from and self.map:
+            raise OptionError("detail_from", "does not go with --map: its photos are of one person")

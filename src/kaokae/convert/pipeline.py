@@ -110,9 +110,17 @@ class Converter:
         self.faces_per_person = [0] * len(self.models)
         self.paste_options = [PasteOptions(erode=options.erode, feather=options.feather, colour=options.colour,
                                            blend=options.blend, mask=options.mask or ("both" if m.has_mask else "hull"),
-                                           keep_mouth=options.keep_mouth)
+                                           # the photo's mesh has no mouth: its open mouth is the frame's, as in
+                                           # the classic swap (it won the yardstick on both pairs)
+                                           keep_mouth=options.keep_mouth or bool(options.detail_from))
                               for m in self.models]
         self.colour_smoother = TableSmoother()
+        self.detail = None
+        if options.detail_from:
+            from kaokae.convert.detail import ClassicDetail  # mediapipe's mesh, only when asked for
+
+            with options.detect.finder() as finder:
+                self.detail = ClassicDetail(options.detail_from, finder)
         self.ema: dict[object, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def run(self, frames: Iterable[Frame], locate, preview_frames: set[int] = frozenset()) -> Iterator[Swapped]:
@@ -212,7 +220,7 @@ class Converter:
                 matrix = model_matrix(found.matrix, found.size, self.models[person].size)
                 smoother = self.colour_smoother if found.track is not None else None
                 paste_face(out, found.face.landmarks, matrix, rgb, mask, self.paste_options[person], smoother,
-                           found.track, alpha)
+                           found.track, alpha, self.detail)
                 self.faces_per_person[person] += 1
             self.colour_smoother.keep_only(f.track for f in item.faces if f.track is not None)
             yield Swapped(frame, out, len(item.faces), alpha)
@@ -233,8 +241,8 @@ def convert(input_path: str | Path, model_dir: str | Path | None, output: str | 
     info = probe(input_path)
     output = Path(output)
     check_output(info, output, options.overwrite,
-                 [model_dir, *options.only, *map_paths(options.map), options.alignments, options.c2pa_cert,
-                  options.c2pa_key])
+                 [model_dir, *options.only, *options.detail_from, *map_paths(options.map), options.alignments,
+                  options.c2pa_cert, options.c2pa_key])
     models = _load_models([model_dir] if model_dir is not None else [e.targets[0] for e in options.map], options)
     model = models[0]
     converter = Converter(models, options)
