@@ -146,7 +146,9 @@ def test_minutes_budget_then_architecture_change_is_refused(facesets, tmp_path, 
     first = capsys.readouterr().err.strip().splitlines()[0]
     assert first.startswith("kaokae: for 0.05 min on cpu: original 64 px, width 0.0625, batch 8, warm-up + cosine lr "
                             "to 0.001, EMA 0.999, detail loss 1")
-    assert json.loads((model_dir / "config.json").read_text())["train"]["detail"] == 1.0  # the short-CPU recipe's
+    stored = json.loads((model_dir / "config.json").read_text())["train"]
+    assert stored["detail"] == 1.0 and stored["warp_end"] == 0.0  # the short-CPU recipe's
+    assert ", warp easing to 0x" in first
     state = json.loads((model_dir / CHECKPOINTS / (model_dir / LATEST).read_text().strip() / "state.json").read_text())
     assert state["iteration"] > 0 and state["elapsed_s"] < time.monotonic() - start
     # the plan's end was fixed from the measured speed, and the budget ended at it or at the clock
@@ -270,7 +272,7 @@ def test_schedule_resumes_exactly_and_convert_uses_the_average(facesets, tmp_pat
 
     set_quiet(True)
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    settings = {"warmup": 8}
+    settings = {"warmup": 8, "warp_end": 0.0}  # the warp eases off with the plan: resumed exactly too
     train(tiny_run(facesets, straight, iterations=40, save_every=100, preview_every=100, settings=settings))
     finished = trainer.finished
     monkeypatch.setattr(trainer, "finished", lambda t, stop, logged: finished(t, stop, logged) or t.state.iteration == 13)

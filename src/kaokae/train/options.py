@@ -15,7 +15,7 @@ MODEL = ("model (fixed when the folder is created; a different value is refused 
 SETTINGS = "training settings (stored in the folder; given again, they replace the stored value)"
 RUN = "run"
 STORED_SETTINGS = ("batch_size", "lr", "schedule", "warmup", "ema", "seed", "holdout", "color_transfer",
-                   "warp", "detail")  # TrainConfig fields
+                   "warp", "warp_end", "detail")  # TrainConfig fields
 SCHEDULES = ("cosine", "constant")  # kaokae.train.trainer.learning_rate
 
 
@@ -111,6 +111,11 @@ class TrainOptions(CardOptions):
     warp: float | None = option(None, "strength of the random grid warp of the inputs that teaches the model each "
                                       "face's shape (control-point std as a fraction of the size; 0 turns it off)",
                                 minimum=0, metavar="STD", default_help="0.025", group=SETTINGS)
+    warp_end: float | None = option(None, "with --minutes or --iterations, the share of the warp's strength left at "
+                                          "the end: the warp eases off as the learning rate decays (strong early "
+                                          "for the face's shape, weak late for detail; 1 keeps it constant)",
+                                    minimum=0, maximum=1, metavar="SHARE",
+                                    default_help="0 for --minutes up to 30 on a CPU, else 1", group=SETTINGS)
     detail: float | None = option(None, "weight of a loss on image gradients, beside L1 and DSSIM: fine detail a plain "
                                         "L1 forgives (0 turns it off)", minimum=0, metavar="WEIGHT",
                                   default_help="1 for --minutes up to 30 on a CPU, else 0", group=SETTINGS)

@@ -14,13 +14,14 @@ class Recipe:
     width: float  # channel multiplier
     batch_size: int
     detail: float = 0.0  # TrainConfig.detail, the loss on image gradients
+    warp_end: float = 1.0  # TrainConfig.warp_end, the warp's strength left at the plan's end
 
     def describe(self) -> str:
         return f"{self.architecture} {self.size} px, width {self.width:g}, batch {self.batch_size}"
 
     def settings(self) -> dict:
         """The training settings (TrainConfig fields) a new folder takes from the recipe."""
-        return {"batch_size": self.batch_size, "detail": self.detail}
+        return {"batch_size": self.batch_size, "detail": self.detail, "warp_end": self.warp_end}
 
 
 def pick(device_type: str, minutes: float | None) -> Recipe:
@@ -28,5 +29,6 @@ def pick(device_type: str, minutes: float | None) -> Recipe:
     if device_type == "cuda":
         return Recipe("hd", 128, 1.0, 32)  # benchmarks/quality.py's GPU configuration (no GPU yardstick run yet)
     if minutes is not None and minutes <= SMALL_BUDGET_MINUTES:
-        return Recipe("original", 64, 0.25, 8, detail=1.0)  # the detail loss won on both pairs at 3 minutes
+        # the detail loss won on both pairs at 3 minutes; the warp easing to nothing on both at 5-8 minutes
+        return Recipe("original", 64, 0.25, 8, detail=1.0, warp_end=0.0)
     return Recipe("original", 64, 1.0, 16)  # the 2017 published size: hours on a CPU, what long runs are for

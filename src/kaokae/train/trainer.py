@@ -293,7 +293,8 @@ def _prepare_config(run: Run, device: torch.device | None = None) -> ModelConfig
         config = ModelConfig(architecture, json.loads(json.dumps(dataclasses.asdict(model))), face_size, centering,
                              dataclasses.asdict(train), parent=parent)
         schedule = "warm-up + cosine lr to" if train.schedule == "cosine" else "constant lr"
-        detail = f", detail loss {train.detail:g}" if train.detail else ""
+        detail = (f", detail loss {train.detail:g}" if train.detail else "") + \
+            (f", warp easing to {train.warp_end:g}x" if train.warp_end != 1.0 else "")
         progress.info(f"kaokae: {picked}: {architecture} {model.size} px, {shape}, batch {train.batch_size}, "
                       f"{schedule} {train.lr:g}, EMA {train.ema:g}{detail} (--model, --size, --width, --batch-size, "
                       "--lr choose otherwise)")
