@@ -17,13 +17,15 @@ def test_quick_demo_writes_every_promised_file(tmp_path, capsys):
         image = cv2.imread(str(out / name))
         assert image is not None and image.shape[0] > 64 and image.std() > 5, name
         assert str(out / name) in printed
-    for name in ["learned_swap.mp4", "classic_swap.mp4"]:
+    for name in ["learned_swap.mp4", "learned_swap_photo_detail.mp4", "classic_swap.mp4"]:
         info = probe(out / name)
         assert info.frame_count == QUICK.frames and info.width == QUICK.clip_size, name
         assert str(out / name) in printed
-    for name in ["learned_swap.mp4", "classic_swap.mp4", "summary.png", "training_preview.png"]:
+    for name in ["learned_swap.mp4", "learned_swap_photo_detail.mp4", "classic_swap.mp4", "summary.png",
+                 "training_preview.png"]:
         assert verify(out / name, frames=4).labelled, f"{name} is not labelled as synthetic"
     assert not list(tmp_path.glob(".demo.*")), "the demo's work folder was left behind"
     # the closing lines say how many frames of each swap dlib verifies as B (the classic swap: every one checked)
     assert "classic swap: dlib verifies 100% of the frames it checked as Grace Hopper (B)" in printed
     assert "learned swap: dlib verifies " in printed
+    assert "learned swap + photo detail: dlib verifies " in printed

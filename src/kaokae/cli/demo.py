@@ -12,7 +12,8 @@ def register(subparsers) -> None:
         description="Film a short clip of two public-domain portraits that ship inside kaokae's dependencies (Eileen "
                     "Collins from scikit-image, Grace Hopper from matplotlib) with a moving virtual camera, extract "
                     "both, train a model (5 minutes on the CPU; longer runs are better), convert Collins's clip with "
-                    "Hopper's face, run the classic swap too, and write everything into one folder. About 10 minutes "
+                    "Hopper's face (as the model draws it, and with the fine detail of Hopper's photo added), run the "
+                    "classic swap too, and write everything into one folder. About 10 minutes "
                     "on 2 CPU cores.",
     )
     parser.add_argument("-o", "--output", default="kaokae-demo",

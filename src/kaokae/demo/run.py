@@ -126,9 +126,12 @@ def run_demo(folder: str | Path = "kaokae-demo", quick: bool = False, device: st
                   iterations=None if on_gpu else plan.iterations,
                   save_every=10**9, preview_every=10**9, device=device))
 
-        progress.info(f"[4/{steps}] converting {PERSON_A.name}'s clip with {PERSON_B.name}'s face")
-        learned = work / "learned_swap.mp4"
+        progress.info(f"[4/{steps}] converting {PERSON_A.name}'s clip with {PERSON_B.name}'s face, as the model "
+                      f"draws it and with the fine detail of {PERSON_B.name}'s photo (--detail-from)")
+        learned, detailed = work / "learned_swap.mp4", work / "learned_swap_photo_detail.mp4"
         convert(clip[PERSON_A], model, learned, ConvertOptions(preset="veryfast", device=device, preview=4, **label))
+        convert(clip[PERSON_A], model, detailed, ConvertOptions(preset="veryfast", device=device, **label,
+                                                                detail_from=[portrait_path(PERSON_B)]))
 
         progress.info(f"[5/{steps}] classic swap (no training) of the same clip")
         classic = work / "classic_swap.mp4"
@@ -143,16 +146,19 @@ def run_demo(folder: str | Path = "kaokae-demo", quick: bool = False, device: st
             "training preview": copy(model / "preview.png", work / "training_preview.png", labeller),
             "loss plot": copy(model / "loss.png", work / "training_loss.png"),
             "learned swap": learned,
+            "learned swap + photo detail": detailed,
             "classic swap": classic,
             "summary": work / "summary.png",
         }
-        summary = summary_image(clip[PERSON_A], learned, classic, portrait_path(PERSON_B))
+        summary = summary_image(clip[PERSON_A], {"learned swap": learned, "learned + detail": detailed,
+                                                 "classic swap": classic}, portrait_path(PERSON_B))
         write_image(files["summary"], labeller.mark(summary), xmp=labeller.xmp)
         labeller.sign(files["summary"])
 
         progress.info(f"[7/{steps}] checking with dlib's face recognition which frames look like {PERSON_B.name}")
-        verified = verified_as_b(clip[PERSON_A], {"learned swap": learned, "classic swap": classic},
-                                 facesets / PERSON_B.name, plan.verify_frames)
+        verified = verified_as_b(clip[PERSON_A], {"learned swap": learned, "learned swap + photo detail": detailed,
+                                                  "classic swap": classic}, facesets / PERSON_B.name,
+                                 plan.verify_frames)
     files = {what: folder / path.relative_to(work) for what, path in files.items()}
     return DemoResult(folder, files, time.perf_counter() - start, verified)
 
@@ -189,12 +195,12 @@ def copy(source: Path, dest: Path, labeller: Labeller | None = None) -> Path:
     return dest
 
 
-def summary_image(original: Path, learned: Path, classic: Path, source_photo: Path, columns: int = 4,
+def summary_image(original: Path, swaps: dict[str, Path], source_photo: Path, columns: int = 4,
                   tile: int = 224) -> np.ndarray:
-    """Rows: the original clip, the learned swap, the classic swap; columns: frames spread over the clip. The photo
-    of the person whose face was put on sits at the left of the swapped rows."""
+    """Rows: the original clip, then each swap (label -> video); columns: frames spread over the clip. The photo of
+    the person whose face was put on sits at the left of the swapped rows."""
     rows = []
-    for label, path in (("original", original), ("learned swap", learned), ("classic swap", classic)):
+    for label, path in (("original", original), *swaps.items()):
         frames = sample_frames(path, columns, tile)
         if label == "original":
             first = labelled(np.full((tile, tile, 3), 255, np.uint8), "original clip (A)")
