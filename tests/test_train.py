@@ -191,11 +191,28 @@ def test_a_run_from_a_library_or_ui_is_refused_by_option_name(facesets, tmp_path
 
 def test_training_leaves_busy_cores_to_other_work(monkeypatch):
     """With every core kept busy by another process, training takes one thread, not the cores it would fight for;
-    OMP_NUM_THREADS, when set, decides instead."""
+    its own process's threads do not count; OMP_NUM_THREADS, when set, decides instead."""
+    import threading
+
     from kaokae.train.trainer import busy_cores, leave_busy_cores
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cores = os.cpu_count()
+    spinning = threading.Event()
+    spinning.set()
+
+    def spin():
+        while spinning.is_set():
+            pass
+
+    own = threading.Thread(target=spin, daemon=True)
+    own.start()
+    try:
+        time.sleep(0.3)
+        assert busy_cores(0.5) < 0.5, "this process's own thread counted as other work"
+    finally:
+        spinning.clear()
+        own.join()
     competitors = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
     try:
         time.sleep(0.5)

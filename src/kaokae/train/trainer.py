@@ -574,11 +574,13 @@ def setup(run: Run, process: distributed.Process) -> Training:
 
 
 def busy_cores(seconds: float = 0.2) -> float | None:
-    """How many cores other work keeps busy right now (from /proc/stat over `seconds`; None where there is none)."""
-    def sample() -> tuple[int, int]:
+    """How many cores other work keeps busy right now (from /proc/stat over `seconds`, less this process's own
+    threads, e.g. the demo's extraction still winding down; None where there is none)."""
+    def sample() -> tuple[float, int]:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = values[3] + values[4]  # idle + iowait
-        return sum(values) - idle, sum(values)
+        own = os.times()
+        return sum(values) - idle - (own.user + own.system) * os.sysconf("SC_CLK_TCK"), sum(values)
 
     try:
         busy0, total0 = sample()
@@ -586,7 +588,7 @@ def busy_cores(seconds: float = 0.2) -> float | None:
         busy1, total1 = sample()
     except (OSError, ValueError, IndexError):
         return None
-    return (busy1 - busy0) / max(total1 - total0, 1) * (os.cpu_count() or 1)
+    return max(0.0, busy1 - busy0) / max(total1 - total0, 1) * (os.cpu_count() or 1)
 
 
 def leave_busy_cores(device: torch.device) -> None:
