@@ -206,7 +206,7 @@ def summary_image(original: Path, swaps: dict[str, Path], source_photo: Path, co
             first = labelled(np.full((tile, tile, 3), 255, np.uint8), "original clip (A)")
         else:
             face = cv2.resize(read_image(source_photo), (tile, tile), interpolation=cv2.INTER_AREA)
-            first = labelled(face, f"{label} with this face (B)")
+            first = labelled(face, f"{label} (B)")
         rows.append(np.concatenate([first, *frames], axis=1))
     return np.concatenate(rows, axis=0)
 
