@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--facesets", nargs=2, type=Path, metavar=("A", "B"), help="facesets to train on")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+    parser.add_argument("--precision", choices=PRECISIONS.names(), default="auto",
                         help="of the end-to-end and model-only rows (the naive loop is always fp32); default auto")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier on CUDA (default 1.0)")
     parser.add_argument("--cpu-width", type=float, default=0.25,

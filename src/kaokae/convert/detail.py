@@ -4,8 +4,9 @@ A model trained for minutes gets B's shading, pose and expression right but not 
 64-128 px square is upscaled to a face of hundreds of pixels. The classic mesh warp of a photo of B (kaokae.swap)
 has that detail at full resolution, on the same landmarks. The learned face is multiplied by the warp's luminance
 over its own blur at the size of one model pixel: the ratio carries only what the model cannot draw, and a ratio
-(not a difference) keeps the frame's lighting, whatever the photo's was. Its contrast is capped at the frame's own
-fine detail there, so a grainy or sharper photo does not make the face sharper (and noisier) than the shot.
+(not a difference) keeps the frame's lighting, whatever the photo's was; it is made zero-mean locally, so it adds
+detail and never light. Its contrast is capped at the frame's own fine detail there, so a grainy or sharper photo
+does not make the face sharper (and noisier) than the shot.
 """
 
 from pathlib import Path
