@@ -77,6 +77,7 @@ CONFIGS = {
     "no-warp": {"warp": 0.0},
     "warp-decay": {"warp_end": 0.0},
     "no-warp-decay": {"warp_end": 1.0},
+    "eyes-mouth-6": {"eyes_mouth": 6.0},
 }
 # (header, how to get it from a summary, format); arrows say which way is better
 METRICS = [
