@@ -387,6 +387,8 @@ OVERWRITES = {
                                               "clip.mp4", "-o", w / "media", "--overwrite"], None),
     "convert-onto-only": lambda w: (["convert", w / "biden.jpg", "-m", w / "model", "-o", w / "obama.jpg", "--only",
                                      w / "obama.jpg", "--overwrite"], None),
+    "convert-onto-detail-photo": lambda w: (["convert", w / "biden.jpg", "-m", w / "model", "-o", w / "obama.jpg",
+                                             "--detail-from", w / "obama.jpg", "--overwrite"], None),
     "convert-onto-model": lambda w: (["convert", w / "photos", "-m", w / "model", "-o", w / "model",
                                       "--overwrite"], None),
     "convert-folder-holding-input": lambda w: (["convert", w / "media" / "clip.mp4", "-m", w / "model", "-o",

@@ -500,6 +500,11 @@ def test_every_file_endpoint_refuses_paths_outside(env):
             ("/api/jobs", {"command": "swap", "files": {"target": "media/short.mp4", "output": "x.mp4"},
                            "options": {"map": [f"media/img1.jpg={bad}"]}}),
             ("/api/jobs", {"command": "people", "files": {"input": bad, "output": "x"}}),
+            # so are convert's --detail-from photos
+            ("/api/preview/convert", {"input": "media/short.mp4", "model": "models/tiny",
+                                      "options": {"detail_from": [bad]}}),
+            ("/api/jobs", {"command": "convert", "files": {"input": "media/short.mp4", "model": "models/tiny",
+                                                           "output": "x.mp4"}, "options": {"detail_from": [bad]}}),
         ]
         for route, body in requests:
             status, text = server.get(route, "POST", body)

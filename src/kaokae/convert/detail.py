@@ -27,27 +27,31 @@ MAX_RATIO = 2.0
 class ClassicDetail:
     """B's fine detail from photos of B, warped onto each target face; the photo nearest the face's head pose."""
 
-    def __init__(self, photos: list[Path], finder: FaceFinder, strength: float = 1.0):
+    def __init__(self, photos: list[Path], finder: FaceFinder):
         self.swapper = FaceSwapper(load_sources(photos, finder), smooth_colour=False)
-        self.strength = strength
 
     def apply(self, face: np.ndarray, background: np.ndarray, landmarks: np.ndarray, box: Box,
               frame_shape: tuple[int, ...], model_pixel: float, key: object = None) -> np.ndarray:
         """`face` (the learned face warped back onto `box`, uint8) with the photo's detail finer than `model_pixel`
-        frame pixels multiplied in, where the mesh covers the box; `background`: the frame's pixels of the box."""
+        frame pixels multiplied in, where the mesh covers the box; `background`: the frame's pixels of the box.
+        (A band of 2-3 model pixels followed A's expression better but flickered more: docs/benchmarks.md.)"""
         index = self.swapper.choose(landmarks, frame_shape, key)
         image, points = self.swapper.sources[index].at_size(face_size(landmarks))
         warped, covered = warp_mesh(image, points, landmarks, box)
         if covered.sum() < 16:
             return face
         weight = covered.astype(np.float32)
-        sigma = self.strength * model_pixel
-        photo = fine_detail(warped, weight, sigma)
+        photo = fine_detail(warped, weight, model_pixel)
         inside = cv2.erode(weight, np.ones((3, 3), np.uint8)) > 0
-        frame_level, photo_level = fine_detail(background, weight, sigma)[inside].std(), photo[inside].std()
+        frame_level, photo_level = fine_detail(background, weight, model_pixel)[inside].std(), photo[inside].std()
         gain = min(1.0, frame_level / max(photo_level, 1e-6))
         ratio = 1.0 + photo * gain * inside
         return np.clip(face.astype(np.float32) * ratio[..., None], 0, 255).round().astype(np.uint8)
+
+
+    def forget_except(self, keys) -> None:
+        """Drop the photo chosen for tracks that ended."""
+        self.swapper.forget_except(keys)
 
 
 def fine_detail(rgb: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:

@@ -95,11 +95,11 @@ class Converter:
     locate(frame) -> list[FoundFace] says where the faces are (detected or stored alignments), in the first model's
     centering. With `only`, a PersonMatcher, a face matching nobody is left untouched and person i's faces go
     through models[i] (one model for `--only`; for `--map` one per person, the same object where people share a
-    model). The steps after decoding run in their own threads (see the module docstring).
+    model). `finder`: an open FaceFinder for `--detail-from`'s photos (default: one opened for them here). The steps after decoding run in their own threads (see the module docstring).
     """
 
     def __init__(self, model: SwapModel | Sequence[SwapModel], options: ConvertOptions,
-                 only: PersonMatcher | None = None):
+                 only: PersonMatcher | None = None, finder=None):
         self.models = list(model) if isinstance(model, Sequence) else [model]
         for m in self.models:
             check_options(options, m)
@@ -119,8 +119,9 @@ class Converter:
         if options.detail_from:
             from kaokae.convert.detail import ClassicDetail  # mediapipe's mesh, only when asked for
 
-            with options.detect.finder() as finder:
-                self.detail = ClassicDetail(options.detail_from, finder)
+            # the photos' faces: with the caller's FaceFinder when it keeps one open (the UI's previews)
+            with contextlib.nullcontext(finder) if finder is not None else options.detect.finder() as photos:
+                self.detail = ClassicDetail(options.detail_from, photos)
         self.ema: dict[object, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def run(self, frames: Iterable[Frame], locate, preview_frames: set[int] = frozenset()) -> Iterator[Swapped]:
@@ -222,7 +223,10 @@ class Converter:
                 paste_face(out, found.face.landmarks, matrix, rgb, mask, self.paste_options[person], smoother,
                            found.track, alpha, self.detail)
                 self.faces_per_person[person] += 1
-            self.colour_smoother.keep_only(f.track for f in item.faces if f.track is not None)
+            tracks = [f.track for f in item.faces if f.track is not None]
+            self.colour_smoother.keep_only(tracks)
+            if self.detail is not None:
+                self.detail.forget_except(tracks)
             yield Swapped(frame, out, len(item.faces), alpha)
 
 

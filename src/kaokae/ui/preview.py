@@ -85,7 +85,8 @@ class Previewer:
                                                          [e.targets[0] for e in options.map])]
             frame = self.frame(video, index)
             faces = self._faces(video, frame, models[0], options)
-            converter = Converter(models, options, self._matcher(options, self._finder(options.detect)))
+            finder = self._finder(options.detect)
+            converter = Converter(models, options, self._matcher(options, finder), finder)
             frames = converter.run([frame], lambda _: faces, {frame.index})
             try:
                 swapped = next(frames)
