@@ -264,6 +264,21 @@ def test_classic_detail_sharpens_the_face_and_keeps_its_shading(setup, capsys):
     assert len(gains) == CLIP_FRAMES and min(gains) > 1.5, gains
 
 
+def test_a_face_the_landmark_model_cannot_find_is_left_as_drawn(setup, capsys):
+    """--follow-expression on this tiny model's blur: the landmark model finds no face on it, so there is no
+    expression to move and every frame is exactly what it is without the option (tests/test_convert_expression.py
+    moves a real face)."""
+    root, clip = setup["root"], setup["clip"]
+    outputs = {}
+    for name, extra in (("followed", ("--follow-expression", 1)), ("drawn", ())):
+        outputs[name] = root / f"expression_{name}.mp4"
+        code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", outputs[name], "--crf", 0, "--preset",
+                            "ultrafast", "--no-watermark", *extra)
+        assert code == 0, err
+    with open_media(outputs["followed"]) as a, open_media(outputs["drawn"]) as b:
+        assert all(np.array_equal(f.image, d.image) for f, d in zip(a, b, strict=True))
+
+
 def test_bad_models_and_inputs_are_one_line_errors(setup, tmp_path, capsys):
     clip, model = setup["clip"], setup["model"]
     out = tmp_path / "out.mp4"
@@ -287,6 +302,7 @@ def test_bad_models_and_inputs_are_one_line_errors(setup, tmp_path, capsys):
         ((clip, "-m", model, "-o", taken), "exists (use --overwrite"),
         ((clip, "-m", model, "-o", out, "--preset", "quick"), "unknown --preset"),
         ((clip, "-m", model, "-o", out, "--feather", "2"), "--feather must be between"),
+        ((clip, "-m", model, "-o", out, "--follow-expression", "1.5"), "--follow-expression must be between"),
         ((clip, "-m", model, "-o", out, "--detail-from", data_file(NO_FACE)), "no face found in source photo"),
         ((clip, "-o", out, "--map", f"{data_file(BIDEN)}={model}", "--detail-from", data_file(BIDEN)),
          "--detail-from does not go with --map"),

@@ -35,12 +35,13 @@ def model_matrix(matrix: np.ndarray, face_size: int, model_size: int) -> np.ndar
 
 def paste_face(frame: np.ndarray, landmarks: np.ndarray, matrix: np.ndarray, face: np.ndarray,
                learned_mask: np.ndarray | None, options: PasteOptions, smoother: TableSmoother | None = None,
-               key: object = None, alpha_out: np.ndarray | None = None, detail=None) -> None:
+               key: object = None, alpha_out: np.ndarray | None = None, detail=None, expression=None) -> None:
     """Blend `face` (the model's (s, s, 3) uint8 output) into `frame` in place.
 
     matrix: frame -> model square (s px); landmarks: the frame face's 478 points; learned_mask: (s, s) float or
     None. Pixels outside the mask keep their exact values. `alpha_out` (frame-sized float32), when given, receives
-    the blend mask (for previews). `detail` (a kaokae.convert.detail.ClassicDetail) adds B's fine detail.
+    the blend mask (for previews). `expression` (a kaokae.convert.expression.ExpressionWarp) moves the face's
+    features onto A's landmarks, then `detail` (a kaokae.convert.detail.ClassicDetail) adds B's fine detail there.
     """
     size = face.shape[0]
     box = paste_box(matrix, size, frame.shape)
@@ -64,6 +65,8 @@ def paste_face(frame: np.ndarray, landmarks: np.ndarray, matrix: np.ndarray, fac
         return
     new_face = warp_back(face, matrix, box)
     new_face = correct_colour(new_face, background, alpha, options.colour, smoother, key)
+    if expression is not None:
+        new_face = expression.apply(new_face, alpha, frame, landmarks, box, key)
     if detail is not None:
         model_pixel = 1.0 / np.sqrt(abs(np.linalg.det(matrix[:, :2])))  # frame pixels per model pixel
         new_face = detail.apply(new_face, background, landmarks, box, frame.shape, model_pixel, key)

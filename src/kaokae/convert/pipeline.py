@@ -95,7 +95,9 @@ class Converter:
     locate(frame) -> list[FoundFace] says where the faces are (detected or stored alignments), in the first model's
     centering. With `only`, a PersonMatcher, a face matching nobody is left untouched and person i's faces go
     through models[i] (one model for `--only`; for `--map` one per person, the same object where people share a
-    model). `finder`: an open FaceFinder for `--detail-from`'s photos (default: one opened for them here). The steps after decoding run in their own threads (see the module docstring).
+    model). `finder`: an open FaceFinder for `--detail-from`'s photos and `--follow-expression`'s landmarks, for
+    callers that swap one frame at a time (default: ones opened here). The steps after decoding run in their own
+    threads (see the module docstring).
     """
 
     def __init__(self, model: SwapModel | Sequence[SwapModel], options: ConvertOptions,
@@ -122,7 +124,18 @@ class Converter:
             # the photos' faces: with the caller's FaceFinder when it keeps one open (the UI's previews)
             with contextlib.nullcontext(finder) if finder is not None else options.detect.finder() as photos:
                 self.detail = ClassicDetail(options.detail_from, photos)
+        self.expression = None
+        if options.expression_strength > 0:
+            from kaokae.convert.expression import ExpressionWarp  # mediapipe's mesh, only when asked for
+
+            self.expression = ExpressionWarp(options.expression_strength,
+                                             landmarker=finder.landmarker if finder is not None else None)
         self.ema: dict[object, tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def close(self) -> None:
+        """Closes the landmark model of --follow-expression, when it has one of its own."""
+        if self.expression is not None:
+            self.expression.close()
 
     def run(self, frames: Iterable[Frame], locate, preview_frames: set[int] = frozenset()) -> Iterator[Swapped]:
         located = background(self._locate(frames, locate), depth=2 * self.options.batch_size, name="kaokae-faces")
@@ -221,12 +234,13 @@ class Converter:
                 matrix = model_matrix(found.matrix, found.size, self.models[person].size)
                 smoother = self.colour_smoother if found.track is not None else None
                 paste_face(out, found.face.landmarks, matrix, rgb, mask, self.paste_options[person], smoother,
-                           found.track, alpha, self.detail)
+                           found.track, alpha, self.detail, self.expression)
                 self.faces_per_person[person] += 1
             tracks = [f.track for f in item.faces if f.track is not None]
             self.colour_smoother.keep_only(tracks)
-            if self.detail is not None:
-                self.detail.forget_except(tracks)
+            for tracked in (self.detail, self.expression):
+                if tracked is not None:
+                    tracked.forget_except(tracks)
             yield Swapped(frame, out, len(item.faces), alpha)
 
 
@@ -281,6 +295,7 @@ def convert(input_path: str | Path, model_dir: str | Path | None, output: str | 
                 bar.set_postfix(faces=faces, refresh=False)
     finally:
         locate.close()
+        converter.close()
     preview_file = None
     if preview is not None:
         preview_file = preview.write(preview_path(output), labeller)

@@ -66,6 +66,7 @@ def converted_frames(model_dir: str | Path, media: Path, frames: Iterator[Frame]
             yield ((s.frame.image, s.image) for s in swapped), locate
     finally:
         locate.close()
+        converter.close()
 
 
 def person_inputs(target: str | Path, model: SwapModel, holdout: int, most: int = MAX_RECONSTRUCTION_FACES

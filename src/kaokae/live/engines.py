@@ -110,3 +110,4 @@ class LearnedEngine:
 
     def close(self) -> None:
         self.locate.close()
+        self.converter.close()
