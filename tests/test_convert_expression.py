@@ -45,16 +45,21 @@ def error(image: np.ndarray, crop: np.ndarray, box, landmarks: np.ndarray) -> fl
     return float(np.linalg.norm(found[inner] - landmarks[inner], axis=1).mean() / face_size(landmarks))
 
 
-def test_the_features_move_onto_the_frames_landmarks(face):
+def test_the_features_move_their_share_of_the_way_onto_the_frames_landmarks(face):
     image, landmarks, box, crop = face["image"], face["landmarks"], face["box"], face["crop"]
-    warp = ExpressionWarp(smoothing=0.0)
-    try:
-        followed = warp.apply(crop, np.ones(box.shape, np.float32), image, landmarks, box)
-    finally:
-        warp.close()
-    before, after = error(image, crop, box, landmarks), error(image, followed, box, landmarks)
+    alpha = np.ones(box.shape, np.float32)
+    moved = {}
+    for strength in (1.0, 0.5):
+        warp = ExpressionWarp(strength, smoothing=0.0)
+        try:
+            moved[strength] = warp.apply(crop, alpha, image, landmarks, box)
+        finally:
+            warp.close()
+    followed = moved[1.0]
+    before, after, halfway = (error(image, f, box, landmarks) for f in (crop, followed, moved[0.5]))
     assert before > 0.02, "the softened face should stray from the landmarks"
     assert after < 0.4 * before, (before, after)
+    assert after < halfway < before, (before, halfway, after)
     outline = np.zeros(box.shape, np.uint8)
     # the face's outline stays where it was drawn: pixels at the oval's points barely change
     for x, y in np.round(box.local(landmarks[FACE_OVAL])).astype(int):
