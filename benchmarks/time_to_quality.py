@@ -25,12 +25,13 @@ Default (both pairs, `after`, budgets 1,3,8 on pair2 and 1,2,4 on demo): about 2
 --short: the demo pair only at 1,2,4 minutes, for comparing levers quickly (5-8 minutes per configuration).
 
 Convert-time levers score the same trained models: --classic-detail converts with `--detail-from` the classic
-swap's photos, --follow-expression S with `--follow-expression S` (convert's default: 0.5 with the detail, else 0),
-and --trained-before skips the training (the models of an earlier call in --work).
+swap's photos, --model-photos with the photos of B the model folder keeps (convert's default, off here unless
+asked), --follow-expression S with `--follow-expression S` (convert's default: 0.5 with either detail, else 0), and
+--trained-before skips the training (the models of an earlier call in --work).
 
 Usage: .venv/bin/python benchmarks/time_to_quality.py [--short] [--pairs pair2,demo,reagan] [--configs before,after]
-       [--budgets 1,2,4] [--from MODEL_DIR] [--classic-detail] [--follow-expression S] [--trained-before]
-       [--frames N] [--out DIR] [--work DIR]
+       [--budgets 1,2,4] [--from MODEL_DIR] [--classic-detail] [--model-photos] [--follow-expression S]
+       [--trained-before] [--frames N] [--out DIR] [--work DIR]
 """
 
 import argparse
@@ -173,10 +174,11 @@ def score(pair: dict, swapped: Path, frames: int, model_dir: Path | None, device
 
 def run_config(pair: dict, name: str, budgets: list[float], work: Path, frames: int, device: str,
                parent: Path | None, trained_before: bool = False, detail: bool = False,
-               expression: float | None = None) -> list[dict]:
+               expression: float | None = None, model_photos: bool = False) -> list[dict]:
     """One row per budget: minutes, iterations, the summary. trained_before: score the models an earlier call
     trained in `work` instead of training; detail: convert with the classic swap's detail (--detail-from);
-    expression: convert with --follow-expression this (None: convert's default)."""
+    expression: convert with --follow-expression this (None: convert's default); model_photos: with the detail of
+    the photos the model folder keeps (convert's default; off here unless asked, so rows stay comparable)."""
     settings = {**CONFIGS[name], "holdout": pair["holdout"]}
     shape = {key: settings.pop(key) for key in ("architecture", "size", "width") if key in settings}
     chained = settings.get("schedule") == "constant"
@@ -195,12 +197,13 @@ def run_config(pair: dict, name: str, budgets: list[float], work: Path, frames: 
         trained = minutes
         iterations = int((model_dir / "latest").read_text())
         history = [r for r in read_history(model_dir) if "faces_per_s" in r]
-        levers = ("_detail" if detail else "") + ("" if expression is None else f"_expression{expression:g}")
+        levers = (("_detail" if detail else "") + ("_photos" if model_photos else "")
+                  + ("" if expression is None else f"_expression{expression:g}"))
         learned = work / f"learned_{model_dir.name}{levers}_{minutes:g}.mp4"
         learned.unlink(missing_ok=True)  # an earlier call's
         convert(pair["test_clip"], model_dir, learned, ConvertOptions(
             device=device, watermark=False, detail_from=pair["classic_photos"] if detail else [],
-            follow_expression=expression))
+            follow_expression=expression, model_photos=model_photos))
         rows.append({"minutes": minutes, "iterations": iterations, "summary": score(pair, learned, frames, model_dir,
                                                                                      device),
                      "faces_per_s": round(sum(r["faces_per_s"] for r in history[1:]) / max(len(history) - 1, 1), 1),
@@ -307,6 +310,8 @@ def main() -> None:
                         help="start every run from this model (kaokae train --from): rows named 'CONFIG --from'")
     parser.add_argument("--classic-detail", action="store_true", help="convert with the classic swap's detail "
                         "(convert --detail-from the classic swap's photos): rows named 'CONFIG +classic detail'")
+    parser.add_argument("--model-photos", action="store_true", help="convert with the detail of the photos the "
+                        "model folder keeps (convert's default): rows named 'CONFIG +model photos'")
     parser.add_argument("--follow-expression", type=float, default=None, metavar="S", help="convert with "
                         "--follow-expression S (default: convert's): rows named 'CONFIG expression S'")
     parser.add_argument("--trained-before", action="store_true", help="score the models an earlier call trained in "
@@ -344,10 +349,11 @@ def main() -> None:
             for name in configs:
                 row_name = (name + (" --from" if args.parent else "") + (" +classic detail" if args.classic_detail
                                                                           else "")
+                            + (" +model photos" if args.model_photos else "")
                             + ("" if args.follow_expression is None else f" expression {args.follow_expression:g}"))
                 entry["configs"][row_name] = run_config(pair, name, budgets, folder, args.frames, device, args.parent,
                                                         args.trained_before, args.classic_detail,
-                                                        args.follow_expression)
+                                                        args.follow_expression, args.model_photos)
                 info(f"{pair_name} {row_name} done after {(time.perf_counter() - start) / 60:.1f} min")
             results[pair_name] = entry
     args.out.mkdir(parents=True, exist_ok=True)

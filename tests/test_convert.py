@@ -23,6 +23,7 @@ from kaokae.faceset import FaceSet
 from kaokae.media import VideoWriter, open_media, probe, read_image
 from kaokae.media.tools import copy_first_frames
 from kaokae.provenance import describe_payload, file_sha256, verify
+from kaokae.train.photos import model_photos
 from test_faces_identity import LIN, assert_only_lin_changed, hamilton_clip
 
 CLIP = "real3dportrait/data/raw/examples/May_5s.mp4"  # 512x512, 25 fps, AAC audio
@@ -270,13 +271,41 @@ def test_a_face_the_landmark_model_cannot_find_is_left_as_drawn(setup, capsys):
     moves a real face)."""
     root, clip = setup["root"], setup["clip"]
     outputs = {}
-    for name, extra in (("followed", ("--follow-expression", 1)), ("drawn", ())):
+    for name, extra in (("followed", ("--no-model-photos", "--follow-expression", 1)), ("drawn", ("--no-model-photos",))):
         outputs[name] = root / f"expression_{name}.mp4"
         code, err = run_cli(capsys, clip, "-m", setup["model"], "-o", outputs[name], "--crf", 0, "--preset",
                             "ultrafast", "--no-watermark", *extra)
         assert code == 0, err
     with open_media(outputs["followed"]) as a, open_media(outputs["drawn"]) as b:
         assert all(np.array_equal(f.image, d.image) for f, d in zip(a, b, strict=True))
+
+
+def test_the_model_folders_photos_of_b_are_the_default_detail(setup, capsys):
+    """kaokae train keeps a few of B's training faces in MODEL/photos/b; convert adds their detail as --detail-from
+    those photos does (the same frames), and --no-model-photos leaves the face as the model draws it."""
+    root, clip, model = setup["root"], setup["clip"], setup["model"]
+    photos = model_photos(model, "b")
+    faceset_b = FaceSet.open(root / "b")
+    assert 1 <= len(photos) <= 5 and len(model_photos(model, "a")) >= 1
+    for photo in photos:  # each is one of B's faces, as the faceset holds it
+        index = int(photo.stem.split("_")[1])
+        assert np.array_equal(read_image(photo), faceset_b.load_face(index))
+    outputs = {}
+    for name, extra in (("default", ()), ("given", ("--detail-from", *photos)), ("plain", ("--no-model-photos",))):
+        outputs[name] = root / f"photos_{name}.mp4"
+        code, err = run_cli(capsys, clip, "-m", model, "-o", outputs[name], "--crf", 0, "--preset", "ultrafast",
+                            "--no-watermark", *extra)
+        assert code == 0, err
+    faceset = setup["faceset_a"]
+    with open_media(outputs["default"]) as d, open_media(outputs["given"]) as g, open_media(outputs["plain"]) as p:
+        differs = []
+        for default, given, plain in zip(d, g, p, strict=True):
+            assert np.array_equal(default.image, given.image)
+            landmarks = faceset.landmarks[faceset.frame_lookup(0, default.index)[0]]
+            outside = ~face_region(landmarks, default.image.shape, 0.05)
+            assert np.array_equal(default.image[outside], plain.image[outside])
+            differs.append(np.abs(default.image.astype(int) - plain.image.astype(int)).max() > 8)
+    assert np.mean(differs) > 0.9, "the photos' detail should change the face"
 
 
 def test_bad_models_and_inputs_are_one_line_errors(setup, tmp_path, capsys):

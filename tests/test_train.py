@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from safetensors.torch import load_file
 from conftest import data_file
 from kaokae.cli import main
 from kaokae.extract import ExtractOptions, extract
+from kaokae.faceset import FaceSet
 from kaokae.progress import is_quiet, set_quiet
 from kaokae.train import Run, load_model, train
 from kaokae.train.augment import Augmentation, augment
@@ -34,6 +36,7 @@ from kaokae.train.losses import (
     ssim_map,
 )
 from kaokae.train.models import MODELS, build_model, flops_per_sample, parameter_count
+from kaokae.train.photos import PHOTOS, model_photos
 from kaokae.train.precision import memory_format, use_bf16
 
 OBAMA = ["styletalk/samples/source_video/video/Obama_clip1.mp4", "styletalk/samples/source_video/video/Obama_clip2.mp4"]
@@ -278,6 +281,28 @@ def test_resume_is_exact(facesets, tmp_path):
         x = load_file(straight / CHECKPOINTS / "000000010" / name)
         y = load_file(resumed / CHECKPOINTS / "000000010" / name)
         assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_the_folder_keeps_sharp_training_faces_of_each_person(facesets, tmp_path):
+    """photos/a and photos/b: five faces each, spread over the head's yaw, none of them held out; a model trained
+    before them gets them when it is resumed; none for faces under twice the model's size."""
+    set_quiet(True)
+    model_dir = tmp_path / "m"
+    train(tiny_run(facesets, model_dir, iterations=2, save_every=100, preview_every=100, settings={"holdout": 10}))
+    for person, path in zip("ab", facesets, strict=True):
+        faceset = FaceSet.open(path)
+        chosen = [int(p.stem.split("_")[1]) for p in model_photos(model_dir, person)]
+        assert len(chosen) == 5 and max(chosen) < len(faceset) - 10, chosen
+        # the sharper half of the faces, and a wider spread of yaw than five sharp neighbours would have
+        assert np.median(faceset.blur[chosen]) >= np.median(faceset.blur[: len(faceset) - 10])
+        yaw = faceset.poses[: len(faceset) - 10, 0]
+        assert np.ptp(faceset.poses[chosen, 0]) > 0.5 * (np.quantile(yaw, 0.9) - np.quantile(yaw, 0.1))
+    shutil.rmtree(model_dir / PHOTOS)  # as a model from before kaokae kept photos
+    train(tiny_run(facesets, model_dir, iterations=3, save_every=100, preview_every=100))
+    assert len(model_photos(model_dir, "b")) == 5 and not list((model_dir / PHOTOS).glob(".*"))
+    small = tmp_path / "small"
+    train(tiny_run(facesets, small, iterations=1, size=192, save_every=100, preview_every=100))
+    assert not (small / PHOTOS).exists()  # 256 px faces are not twice a 192 px model's
 
 
 def test_schedule_resumes_exactly_and_convert_uses_the_average(facesets, tmp_path, monkeypatch):

@@ -9,15 +9,12 @@ detail and never light. Its contrast is capped at the frame's own fine detail th
 does not make the face sharper (and noisier) than the shot.
 """
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from kaokae.composite import Box, face_size
-from kaokae.faces import FaceFinder
 from kaokae.swap.mesh import warp_mesh
-from kaokae.swap.swapper import FaceSwapper, load_sources
+from kaokae.swap.swapper import FaceSwapper, Source
 
 # Detail ratios beyond this are specular highlights or the photo's own edges (glasses, hair) sharper than the frame's
 # lighting allows: clipped so no pixel more than halves or doubles.
@@ -25,10 +22,11 @@ MAX_RATIO = 2.0
 
 
 class ClassicDetail:
-    """B's fine detail from photos of B, warped onto each target face; the photo nearest the face's head pose."""
+    """B's fine detail from photos of B (`kaokae.swap.swapper.load_sources`), warped onto each target face; the
+    photo nearest the face's head pose."""
 
-    def __init__(self, photos: list[Path], finder: FaceFinder):
-        self.swapper = FaceSwapper(load_sources(photos, finder), smooth_colour=False)
+    def __init__(self, sources: list[Source]):
+        self.swapper = FaceSwapper(sources, smooth_colour=False)
 
     def apply(self, face: np.ndarray, background: np.ndarray, landmarks: np.ndarray, box: Box,
               frame_shape: tuple[int, ...], model_pixel: float, key: object = None) -> np.ndarray:

@@ -38,6 +38,7 @@ class SwapModel:
 
     def __init__(self, model_dir: str | Path, direction: str = "a2b", device: str = "auto", precision: str = "auto"):
         from kaokae.train.checkpoint import MODEL_FILE, latest_checkpoint, load_model
+        from kaokae.train.photos import model_photos
         from kaokae.train.precision import check as check_precision
         from kaokae.train.precision import memory_format, use_bf16
 
@@ -54,6 +55,7 @@ class SwapModel:
             raise KaokaeError(f"{model_dir}/config.json does not describe a model this kaokae can build: {e}") from None
         self.weights = latest_checkpoint(model_dir) / MODEL_FILE  # what the synthetic-media label names by hash
         self.target = direction[-1]
+        self.photos = model_photos(model_dir, self.target)  # the folder's photos of the person it draws
         self.architecture = self.config.architecture
         self.size = self.config.size
         self.face_size = self.config.face_size
@@ -108,6 +110,7 @@ class OnnxSwapModel:
         self.contract = read_contract(path, self.session)
         self.input_name = self.session.get_inputs()[0].name
         self.weights = path  # what the synthetic-media label names by hash
+        self.photos: list[Path] = []  # a model file carries no photos of the person it draws
         self.device = self.session.get_providers()[0]
         self.architecture = self.contract.kind
         self.size = self.contract.size
@@ -192,7 +195,7 @@ def cached_onnx_model(model_dir: Path, direction: str, device: str) -> "OnnxSwap
     if path.exists():
         cached = OnnxSwapModel(path, "a2b", device)
         if cached.contract.model_id == model_id:
-            return _as_folder_model(cached, weights, card)
+            return _as_folder_model(cached, weights, card, model_dir, direction)
     try:
         model, config = load_model(model_dir, "cpu")
         progress.info(f"exporting {model_dir} to {path} for ONNX Runtime (once per checkpoint)")
@@ -203,12 +206,16 @@ def cached_onnx_model(model_dir: Path, direction: str, device: str) -> "OnnxSwap
                                   "--runtime torch")
     except OSError as e:
         raise KaokaeError(f"cannot write {path} for --runtime onnxruntime ({e.strerror}): use --runtime torch") from None
-    return _as_folder_model(OnnxSwapModel(path, "a2b", device), weights, card)
+    return _as_folder_model(OnnxSwapModel(path, "a2b", device), weights, card, model_dir, direction)
 
 
-def _as_folder_model(model: "OnnxSwapModel", weights: Path, card: dict) -> "OnnxSwapModel":
+def _as_folder_model(model: "OnnxSwapModel", weights: Path, card: dict, model_dir: Path,
+                     direction: str) -> "OnnxSwapModel":
+    from kaokae.train.photos import model_photos
+
     model.weights = weights  # labelled by the same hash as when PyTorch runs the folder
     model.card = card
+    model.photos = model_photos(model_dir, direction[-1])
     return model
 
 

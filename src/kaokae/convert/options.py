@@ -16,8 +16,8 @@ from kaokae.provenance.options import LabelOptions
 from kaokae.train.options import DIRECTIONS, DirectionOptions  # noqa: F401  (DIRECTIONS: kept importable here)
 from kaokae.train.precision import PRECISIONS
 
-# --follow-expression's default with --detail-from (the photo's mesh keeps the frame's open mouth, where the warped
-# lips open onto): it won pair 2 on every metric and the demo on expression (docs/benchmarks.md)
+# --follow-expression's default with the photos' detail (which keeps the frame's open mouth, where the warped lips
+# open onto): it won pair 2 on every metric and the demo on expression (docs/benchmarks.md)
 DETAIL_EXPRESSION = 0.5
 RUNTIMES = ("torch", "onnxruntime")  # what runs a model folder (see kaokae.convert.model.open_model)
 
@@ -43,13 +43,19 @@ class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, 
                                          "or briefly trained model draws soft; like the classic swap it keeps the "
                                          "frame's own open mouth (--keep-mouth), and the face follows the frame's "
                                          f"expression (--follow-expression {DETAIL_EXPRESSION})", metavar="PHOTO",
+                                 default_help="the model folder's own photos (--no-model-photos)",
                                  group="blending")
+    model_photos: bool = option(True, "without --detail-from, add the detail of the photos of B that the model "
+                                      "folder keeps (a few of B's sharpest training faces, saved by kaokae train), "
+                                      "as --detail-from does; an exported model file has none",
+                                flag="--no-model-photos", group="blending")
     follow_expression: float | None = option(None, "move the model's eyes, brows, nose and lips this share of the "
                                                    "way onto the frame's (a briefly trained model copies an "
                                                    "expression only partly): 0 the face as the model draws it, 1 "
                                                    "exactly onto the frame's landmarks, which also gives B A's "
                                                    "proportions", minimum=0, maximum=1, metavar="S",
-                                             default_help=f"{DETAIL_EXPRESSION} with --detail-from, else 0",
+                                             default_help=f"{DETAIL_EXPRESSION} with --detail-from or the model's photos, "
+                                                          "else 0",
                                              group="blending")
     map: list[MapEntry] = map_option()
     alignments: Path | None = option(None, "reuse the faces stored by `kaokae extract` for this input instead of "
@@ -69,13 +75,6 @@ class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, 
                                    "as fast elsewhere), or onnxruntime (the folder's latest checkpoint exported once "
                                    "into MODEL/onnx/, again when it changes); model files always run in onnxruntime",
                           choices=RUNTIMES, group="output")
-
-    @property
-    def expression_strength(self) -> float:
-        """--follow-expression as given, else its default."""
-        if self.follow_expression is not None:
-            return self.follow_expression
-        return DETAIL_EXPRESSION if self.detail_from else 0.0
 
     def validate(self) -> None:
         if self.only and self.map:

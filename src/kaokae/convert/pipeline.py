@@ -23,7 +23,7 @@ from kaokae.convert.geometry import model_input
 from kaokae.convert.locate import DetectedFaces, FoundFace, alignments_beside, stored_faces
 from kaokae.convert.masks import MASKS
 from kaokae.convert.model import SwapModel, label_model_id, open_model
-from kaokae.convert.options import ConvertOptions
+from kaokae.convert.options import DETAIL_EXPRESSION, ConvertOptions
 from kaokae.convert.output import Preview, preview_path
 from kaokae.convert.paste import PasteOptions, model_matrix, paste_face
 from kaokae.errors import KaokaeError
@@ -110,27 +110,39 @@ class Converter:
         self.only = only
         self.faces_left = 0  # faces matching no reference, left untouched
         self.faces_per_person = [0] * len(self.models)
+        self.detail = self._detail(finder)
         self.paste_options = [PasteOptions(erode=options.erode, feather=options.feather, colour=options.colour,
                                            blend=options.blend, mask=options.mask or ("both" if m.has_mask else "hull"),
                                            # the photo's mesh has no mouth: its open mouth is the frame's, as in
                                            # the classic swap (it won the yardstick on both pairs)
-                                           keep_mouth=options.keep_mouth or bool(options.detail_from))
+                                           keep_mouth=options.keep_mouth or self.detail is not None)
                               for m in self.models]
         self.colour_smoother = TableSmoother()
-        self.detail = None
-        if options.detail_from:
-            from kaokae.convert.detail import ClassicDetail  # mediapipe's mesh, only when asked for
-
-            # the photos' faces: with the caller's FaceFinder when it keeps one open (the UI's previews)
-            with contextlib.nullcontext(finder) if finder is not None else options.detect.finder() as photos:
-                self.detail = ClassicDetail(options.detail_from, photos)
+        strength = options.follow_expression
+        if strength is None:
+            strength = DETAIL_EXPRESSION if self.detail is not None else 0.0
         self.expression = None
-        if options.expression_strength > 0:
+        if strength > 0:
             from kaokae.convert.expression import ExpressionWarp  # mediapipe's mesh, only when asked for
 
-            self.expression = ExpressionWarp(options.expression_strength,
-                                             landmarker=finder.landmarker if finder is not None else None)
+            self.expression = ExpressionWarp(strength, landmarker=finder.landmarker if finder is not None else None)
         self.ema: dict[object, tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def _detail(self, finder):
+        """The fine detail of --detail-from's photos, else of the photos of B the model folder keeps (unless
+        --no-model-photos; one person's: not with --map), else None."""
+        photos, given = self.options.detail_from, True
+        if not photos and self.options.model_photos and len(self.models) == 1:
+            photos, given = getattr(self.model, "photos", []), False
+        if not photos:
+            return None
+        from kaokae.convert.detail import ClassicDetail  # mediapipe's mesh, only when asked for
+        from kaokae.swap.swapper import load_sources
+
+        # the photos' faces: with the caller's FaceFinder when it keeps one open (the UI's previews)
+        with contextlib.nullcontext(finder) if finder is not None else self.options.detect.finder() as found:
+            sources = load_sources(photos, found, strict=given)
+        return ClassicDetail(sources) if sources else None
 
     def close(self) -> None:
         """Closes the landmark model of --follow-expression, when it has one of its own."""

@@ -129,7 +129,8 @@ def run_demo(folder: str | Path = "kaokae-demo", quick: bool = False, device: st
         progress.info(f"[4/{steps}] converting {PERSON_A.name}'s clip with {PERSON_B.name}'s face, as the model "
                       f"draws it and with the fine detail of {PERSON_B.name}'s photo (--detail-from)")
         learned, detailed = work / "learned_swap.mp4", work / "learned_swap_photo_detail.mp4"
-        convert(clip[PERSON_A], model, learned, ConvertOptions(preset="veryfast", device=device, preview=4, **label))
+        convert(clip[PERSON_A], model, learned, ConvertOptions(preset="veryfast", device=device, preview=4, **label,
+                                                               model_photos=False))  # the face as the model draws it
         convert(clip[PERSON_A], model, detailed, ConvertOptions(preset="veryfast", device=device, **label,
                                                                 detail_from=[portrait_path(PERSON_B)]))
 

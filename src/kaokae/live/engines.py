@@ -87,8 +87,9 @@ class LearnedEngine:
         from kaokae.convert.model import label_model_id
         from kaokae.train.card import model_names
 
+        # no photo detail or expression warp: two more mesh passes per face, not measured against live's latency
         options = ConvertOptions(direction=direction, colour=colour, blend=blend, erode=erode, feather=feather,
-                                 batch_size=1, detect=detect or DetectOptions(smooth=smooth))
+                                 batch_size=1, detect=detect or DetectOptions(smooth=smooth), model_photos=False)
         check(options)  # before the model loads
         self.model = load_runner(model_dir, direction, device, precision, runtime)
         self.converter = Converter(self.model, options)

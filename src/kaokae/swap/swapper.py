@@ -69,8 +69,9 @@ class Source:
         return self._levels[0]
 
 
-def load_sources(paths: list[str | Path], finder: FaceFinder) -> list[Source]:
-    """The largest face of each source photo; a photo without a face is an error."""
+def load_sources(paths: list[str | Path], finder: FaceFinder, strict: bool = True) -> list[Source]:
+    """The largest face of each source photo; a photo without a face is an error (not `strict`, for photos kaokae
+    chose itself: a warning, and the photo is left out)."""
     sources = []
     for path in paths:
         path = Path(path)
@@ -79,11 +80,14 @@ def load_sources(paths: list[str | Path], finder: FaceFinder) -> list[Source]:
         image = read_image(path)
         faces = finder.find(image)
         if not faces:
+            if not strict:
+                warn(f"no face found in {path}: not used")
+                continue
             raise KaokaeError(f"no face found in source photo {path}")
         face = max(faces, key=lambda f: f.size)
         if len(faces) > 1:
             warn(f"{path.name} shows {len(faces)} faces; using the largest")
-        if face.size < 64:
+        if face.size < 64 and strict:
             warn(f"the face in {path.name} is only {face.size:.0f} px; the swap will look soft")
         sources.append(Source(path.name, image, face.landmarks))
     return sources

@@ -11,6 +11,7 @@ everything else JSON.
         state.json                    iteration, training time, faces seen, learning-rate plan
       history.jsonl                   one line of losses per logged step
       preview.png, loss.png
+      photos/a/, photos/b/            a few faces of each person, for convert's detail (kaokae.train.photos)
 
 Crash safety: a checkpoint is written complete into a hidden folder, each file fsynced, then the folder is renamed
 into place and only then is `latest` replaced (atomically) to name it. A SIGKILL at any moment therefore leaves

@@ -41,6 +41,7 @@ from kaokae.train.data import FaceData, load_faceset
 from kaokae.train.losses import mask_loss, pixel_weights, reconstruction_loss, weighted_mean
 from kaokae.train.models import MODELS, build_model, model_config, parameter_count
 from kaokae.train.options import TrainOptions
+from kaokae.train.photos import save_photos
 from kaokae.train.precision import autocast, memory_format, use_bf16
 from kaokae.train.preview import loss_plot, preview_grid, write_png
 from kaokae.train.recipe import pick as pick_recipe
@@ -244,13 +245,16 @@ def _check_holdout(train: dict, facesets: tuple[FaceSet, FaceSet]) -> None:
 
 def prepare_folder(run: Run, device: torch.device | None = None) -> ModelConfig:
     """Create the model folder's config, or check the existing one against this run and update its settings;
-    the model card records the run's names and consent and what the facesets hold."""
+    the model card records the run's names and consent and what the facesets hold; the folder keeps a few of each
+    faceset's faces (kaokae.train.photos) for convert's detail."""
     config = _prepare_config(run, device)
-    card = with_facesets(with_text(config.card, **run.card), *_open_facesets(run))
+    facesets = _open_facesets(run)
+    card = with_facesets(with_text(config.card, **run.card), *facesets)
     if card != config.card:
         config = dataclasses.replace(config, card=card)
         _check_latest_loads(Path(run.model_dir), config)
         checkpoint.write_config(Path(run.model_dir), config)
+    save_photos(Path(run.model_dir), dict(zip("ab", facesets, strict=True)), config.size, config.train["holdout"])
     return config
 
 
