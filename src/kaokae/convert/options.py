@@ -42,8 +42,8 @@ class ConvertOptions(LabelOptions, OutputOptions, EncodeOptions, PersonOptions, 
                                          "as the classic swap does, is added over the model's face, which a small "
                                          "or briefly trained model draws soft; like the classic swap it keeps the "
                                          "frame's own open mouth (--keep-mouth), and the face follows the frame's "
-                                         f"expression (--follow-expression {DETAIL_EXPRESSION})", metavar="PHOTO",
-                                 default_help="the model folder's own photos (--no-model-photos)",
+                                         f"expression (--follow-expression {DETAIL_EXPRESSION}); without it the model "
+                                         "folder's own photos of B are used (--no-model-photos)", metavar="PHOTO",
                                  group="blending")
     model_photos: bool = option(True, "without --detail-from, add the detail of the photos of B that the model "
                                       "folder keeps (a few of B's sharpest training faces, saved by kaokae train), "
