@@ -87,7 +87,8 @@ class LearnedEngine:
         from kaokae.convert.model import label_model_id
         from kaokae.train.card import model_names
 
-        # no photo detail or expression warp: two more mesh passes per face, not measured against live's latency
+        # no photo detail nor expression warp: a landmark pass and two mesh warps more per face, not yet measured
+        # against live's latency
         options = ConvertOptions(direction=direction, colour=colour, blend=blend, erode=erode, feather=feather,
                                  batch_size=1, detect=detect or DetectOptions(smooth=smooth), model_photos=False)
         check(options)  # before the model loads

@@ -2,11 +2,11 @@
 
     MODEL_DIR/photos/a/*.png, photos/b/*.png     a few of each faceset's sharpest training faces, spread over yaw
 
-A 64 px model draws a soft face; the photos' detail, warped onto each face, is what it cannot draw (docs/
-benchmarks.md). The facesets already hold that detail, so the model keeps a few of their faces: written when the
-folder is made (or a model trained before this is resumed), each set complete or not at all, when the faces are at
-least twice the model's size. They depict the people
-the model's card names, as the decoders do; an exported model file does not carry them.
+A 64 px model draws a soft face; the photos' detail, warped onto each face, is what it cannot draw
+(docs/benchmarks.md). The facesets already hold that detail, so the model keeps a few of their faces: written when
+the folder is made (or when a model trained before this is resumed), each set complete or not at all, when the faces
+are at least twice the model's size. They depict the people the model's card names, as the decoders do; an exported
+model file does not carry them.
 """
 
 import shutil
@@ -63,5 +63,6 @@ def save_photos(model_dir: Path, facesets: dict[str, FaceSet], model_size: int, 
 
 
 def model_photos(model_dir: Path, person: str) -> list[Path]:
-    """The photos of `person` ("a" or "b") the model folder keeps (none when it keeps none)."""
-    return sorted((Path(model_dir) / PHOTOS / person).glob("*.png"))
+    """The photos of `person` ("a" or "b") the model folder keeps (none when it keeps none); only its own files: a
+    link could name any file on the machine."""
+    return sorted(p for p in (Path(model_dir) / PHOTOS / person).glob("*.png") if p.is_file() and not p.is_symlink())
