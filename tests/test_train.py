@@ -302,6 +302,10 @@ def test_the_folder_keeps_sharp_training_faces_of_each_person(facesets, tmp_path
     assert len(model_photos(model_dir, "b")) == 5 and not list((model_dir / PHOTOS).glob(".*"))
     (model_dir / PHOTOS / "b" / "elsewhere.png").symlink_to(FaceSet.open(facesets[0]).face_path(0))
     assert len(model_photos(model_dir, "b")) == 5  # a link out of the folder is not one of its photos
+    linked = tmp_path / "linked"
+    (linked / PHOTOS).mkdir(parents=True)
+    (linked / PHOTOS / "b").symlink_to(model_dir / PHOTOS / "b")  # a whole folder of photos from elsewhere
+    assert model_photos(linked, "b") == []
     small = tmp_path / "small"
     train(tiny_run(facesets, small, iterations=1, size=192, save_every=100, preview_every=100))
     assert not (small / PHOTOS).exists()  # 256 px faces are not twice a 192 px model's

@@ -81,6 +81,17 @@ class Swapped:
     alpha: np.ndarray | None = None  # the blend mask over the whole frame, for preview frames
 
 
+def detail_photos(options: ConvertOptions, models: Sequence[SwapModel]) -> tuple[list[Path], bool]:
+    """The photos whose fine detail convert adds: --detail-from's (True: given, so a photo without a face is an
+    error), else the photos of B the model folder keeps (unless --no-model-photos; one person's: not with several
+    models), else none."""
+    if options.detail_from:
+        return list(options.detail_from), True
+    if options.model_photos and len(models) == 1:
+        return list(models[0].photos), False
+    return [], False
+
+
 def check_options(o: ConvertOptions, model: SwapModel | None = None) -> None:
     """The options' own checks (kaokae.options), and whether the model can do what they ask."""
     check(o)
@@ -96,12 +107,13 @@ class Converter:
     centering. With `only`, a PersonMatcher, a face matching nobody is left untouched and person i's faces go
     through models[i] (one model for `--only`; for `--map` one per person, the same object where people share a
     model). `finder`: an open FaceFinder for `--detail-from`'s photos and `--follow-expression`'s landmarks, for
-    callers that swap one frame at a time (default: ones opened here). The steps after decoding run in their own
-    threads (see the module docstring).
+    callers that swap one frame at a time (default: ones opened here); `sources`: the faces of `detail_photos`,
+    when the caller keeps them loaded (the UI's previews). The steps after decoding run in their own threads (see
+    the module docstring).
     """
 
     def __init__(self, model: SwapModel | Sequence[SwapModel], options: ConvertOptions,
-                 only: PersonMatcher | None = None, finder=None):
+                 only: PersonMatcher | None = None, finder=None, sources=None):
         self.models = list(model) if isinstance(model, Sequence) else [model]
         for m in self.models:
             check_options(options, m)
@@ -110,7 +122,7 @@ class Converter:
         self.only = only
         self.faces_left = 0  # faces matching no reference, left untouched
         self.faces_per_person = [0] * len(self.models)
-        self.detail = self._detail(finder)
+        self.detail = self._detail(finder, sources)
         self.paste_options = [PasteOptions(erode=options.erode, feather=options.feather, colour=options.colour,
                                            blend=options.blend, mask=options.mask or ("both" if m.has_mask else "hull"),
                                            # the photo's mesh has no mouth: its open mouth is the frame's, as in
@@ -128,20 +140,19 @@ class Converter:
             self.expression = ExpressionWarp(strength, landmarker=finder.landmarker if finder is not None else None)
         self.ema: dict[object, tuple[np.ndarray, np.ndarray | None]] = {}
 
-    def _detail(self, finder):
-        """The fine detail of --detail-from's photos, else of the photos of B the model folder keeps (unless
-        --no-model-photos; one person's: not with --map), else None."""
-        photos, given = self.options.detail_from, True
-        if not photos and self.options.model_photos and len(self.models) == 1:
-            photos, given = getattr(self.model, "photos", []), False
+    def _detail(self, finder, sources):
+        """The fine detail of `detail_photos`' photos (their faces: `sources` when the caller keeps them), or None."""
+        photos, given = detail_photos(self.options, self.models)
         if not photos:
             return None
         from kaokae.convert.detail import ClassicDetail  # mediapipe's mesh, only when asked for
-        from kaokae.swap.swapper import load_sources
 
-        # the photos' faces: with the caller's FaceFinder when it keeps one open (the UI's previews)
-        with contextlib.nullcontext(finder) if finder is not None else self.options.detect.finder() as found:
-            sources = load_sources(photos, found, strict=given)
+        if sources is None:
+            from kaokae.swap.swapper import load_sources
+
+            # with the caller's FaceFinder when it keeps one open
+            with contextlib.nullcontext(finder) if finder is not None else self.options.detect.finder() as found:
+                sources = load_sources(photos, found, strict=given)
         return ClassicDetail(sources) if sources else None
 
     def close(self) -> None:

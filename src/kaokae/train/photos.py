@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from kaokae.atomic import fsync_dir
+from kaokae.errors import KaokaeError
 from kaokae.faceset import FaceSet
 from kaokae.media import write_image
+from kaokae.paths import inside, remove_stale_partials
 
 PHOTOS = "photos"
 COUNT = 5  # one per fifth of the yaw range: the detail takes the photo nearest each face's pose
@@ -50,8 +52,7 @@ def save_photos(model_dir: Path, facesets: dict[str, FaceSet], model_size: int, 
         if folder.is_dir() or faceset.size < 2 * model_size:
             continue
         folder.parent.mkdir(parents=True, exist_ok=True)
-        for stale in folder.parent.glob(f".{person}.partial-*"):  # a run killed while writing them
-            shutil.rmtree(stale, ignore_errors=True)
+        remove_stale_partials(folder.parent)  # what a killed run left
         partial = Path(tempfile.mkdtemp(prefix=f".{person}.partial-", dir=folder.parent))
         try:
             for index in choose_faces(faceset, holdout):
@@ -63,6 +64,12 @@ def save_photos(model_dir: Path, facesets: dict[str, FaceSet], model_size: int, 
 
 
 def model_photos(model_dir: Path, person: str) -> list[Path]:
-    """The photos of `person` ("a" or "b") the model folder keeps (none when it keeps none); only its own files: a
-    link could name any file on the machine."""
-    return sorted(p for p in (Path(model_dir) / PHOTOS / person).glob("*.png") if p.is_file() and not p.is_symlink())
+    """The photos of `person` ("a" or "b") the model folder keeps (none when it keeps none); only those inside it
+    (kaokae.paths.inside): a link could name any file on the machine."""
+    photos = []
+    for path in sorted((Path(model_dir) / PHOTOS / person).glob("*.png")):
+        try:
+            photos.append(inside(model_dir, f"{PHOTOS}/{person}/{path.name}", "model photos"))
+        except KaokaeError:
+            continue
+    return [p for p in photos if p.is_file()]

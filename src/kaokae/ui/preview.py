@@ -20,6 +20,11 @@ from kaokae.media.seek import frame_at
 from kaokae.provenance import Labeller, file_sha256
 
 
+def _finder_key(detect) -> tuple:
+    """What makes one FaceFinder differ from another."""
+    return detect.detector, detect.max_faces, detect.min_size, detect.min_score
+
+
 def _version(model: Path) -> tuple:
     """What changes when a model folder gets a new checkpoint (a training job may be running on it)."""
     latest = model / "latest"
@@ -69,13 +74,12 @@ class Previewer:
         return self.frames.get_or_make((str(path), index), lambda: frame_at(info, index))
 
     def _finder(self, detect):
-        key = (detect.detector, detect.max_faces, detect.min_size, detect.min_score)
-        return self.finders.get_or_make(key, detect.finder)
+        return self.finders.get_or_make(_finder_key(detect), detect.finder)
 
     def convert(self, video: Path, model_dir: Path | None, index: int, options: ConvertOptions) -> Path:
         """The preview sheet row of frame `index` of `video` converted with `model_dir` (or each person's model of
         `options.map`) and `options`, labelled."""
-        from kaokae.convert.pipeline import Converter, check_options
+        from kaokae.convert.pipeline import Converter, check_options, detail_photos
 
         check_options(options)
         if (model_dir is None) == (not options.map):
@@ -86,7 +90,8 @@ class Previewer:
             frame = self.frame(video, index)
             faces = self._faces(video, frame, models[0], options)
             finder = self._finder(options.detect)
-            converter = Converter(models, options, self._matcher(options, finder), finder)
+            converter = Converter(models, options, self._matcher(options, finder), finder,
+                                  self._photo_faces(*detail_photos(options, models), finder, options))
             frames = converter.run([frame], lambda _: faces, {frame.index})
             try:
                 swapped = next(frames)
@@ -102,6 +107,17 @@ class Previewer:
                options.runtime)
         return self.models.get_or_make(key, lambda: open_model(model_dir, options.direction, options.device,
                                                                 options.precision, options.runtime))
+
+    def _photo_faces(self, photos: list[Path], given: bool, finder, options: ConvertOptions):
+        """The faces of the photos whose detail convert adds, found once per photo (as it is on disk) and finder."""
+        from kaokae.swap.swapper import load_sources
+
+        if not photos:
+            return None
+        # a missing photo gets load_sources' own one-line error
+        key = ("photos", tuple((str(p), p.stat().st_mtime_ns if p.exists() else None) for p in photos), given,
+               _finder_key(options.detect))
+        return self.faces.get_or_make(key, lambda: load_sources(photos, finder, strict=given))
 
     def _matcher(self, options, finder):
         """Whose faces change, as the commands decide it (--only, --map); None: every face. Kept between calls, its
